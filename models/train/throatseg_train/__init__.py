@@ -1,0 +1,1 @@
+"""Training recipe for throatseg's segmentation and embedding models."""

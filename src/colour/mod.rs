@@ -1,0 +1,116 @@
+//! Colour statistics and Reinhard colour transfer in lαβ, plus the joint RGB
+//! histogram that global reference selection compares.
+//!
+//! Reinhard et al., "Color transfer between images", IEEE Computer Graphics and
+//! Applications 21(5), 2001, defines the colour space and the transfer. The
+//! kernels work on packed u8 RGB and are reached through [`ColourKernels`], so a
+//! SIMD implementation can replace the scalar one without touching callers.
+
+mod histogram;
+mod lab;
+mod scalar;
+
+pub use histogram::{rgb_histogram, HISTOGRAM_BINS};
+pub use lab::{LabStats, Transfer};
+
+/// Pixels that count for the colour statistics.
+///
+/// Near-black pixels (endoscope borders, the unlit depth of the pharynx) and
+/// saturated specular highlights carry no information about the camera's colour
+/// response, yet in a frame with a wide black border they outnumber the tissue
+/// and would pull the mean towards black. They are left out of the statistics
+/// but are still transferred, so the output keeps every pixel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PixelFilter {
+    /// A pixel whose brightest channel is below this value is ignored (0..=255).
+    pub dark_below: u8,
+    /// A pixel whose darkest channel is at or above this value is ignored (0..=255).
+    pub bright_from: u8,
+}
+
+impl Default for PixelFilter {
+    fn default() -> Self {
+        PixelFilter { dark_below: 16, bright_from: 250 }
+    }
+}
+
+impl PixelFilter {
+    /// Returns whether a pixel counts for the statistics.
+    #[inline]
+    pub fn counts(&self, r: u8, g: u8, b: u8) -> bool {
+        r.max(g).max(b) >= self.dark_below && r.min(g).min(b) < self.bright_from
+    }
+}
+
+/// Running sums of lαβ values over the pixels that count.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct LabSums {
+    /// Number of pixels summed.
+    pub count: u64,
+    /// Sum of l, α and β.
+    pub sum: [f64; 3],
+    /// Sum of the squares of l, α and β.
+    pub sum_squares: [f64; 3],
+}
+
+/// One implementation of the colour kernels.
+pub struct ColourKernels {
+    /// Name shown in logs and benchmarks.
+    pub name: &'static str,
+    /// Sums lαβ over the packed RGB pixels that pass the filter.
+    pub lab_sums: fn(rgb: &[u8], filter: PixelFilter) -> LabSums,
+    /// Transfers packed RGB `src` into `dst` (same length) with a prepared transfer.
+    pub transfer: fn(src: &[u8], dst: &mut [u8], transfer: &Transfer),
+}
+
+static SCALAR: ColourKernels = ColourKernels {
+    name: "scalar",
+    lab_sums: scalar::lab_sums,
+    transfer: scalar::transfer,
+};
+
+/// Returns the colour kernels for this CPU.
+///
+/// NOTE: only the scalar kernels exist so far; SIMD versions plug in here.
+pub fn kernels() -> &'static ColourKernels {
+    &SCALAR
+}
+
+/// Computes the lαβ mean and standard deviation of an image.
+///
+/// When fewer than [`MIN_COUNTED_FRACTION`] of the pixels pass the filter (an
+/// almost black or almost white frame), every pixel counts instead, so the
+/// statistics stay defined.
+pub fn lab_stats(rgb: &[u8], filter: PixelFilter) -> LabStats {
+    let kernels = kernels();
+    let pixels = (rgb.len() / 3) as u64;
+    let mut sums = (kernels.lab_sums)(rgb, filter);
+    if (sums.count as f64) < MIN_COUNTED_FRACTION * pixels as f64 || sums.count == 0 {
+        let everything = PixelFilter { dark_below: 0, bright_from: 255 };
+        sums = (kernels.lab_sums)(rgb, everything);
+        // A pure-white pixel fails even this filter, so add those back by hand.
+        if sums.count < pixels {
+            let white = scalar::lab_of(255, 255, 255);
+            let missing = (pixels - sums.count) as f64;
+            for c in 0..3 {
+                sums.sum[c] += missing * white[c] as f64;
+                sums.sum_squares[c] += missing * (white[c] as f64).powi(2);
+            }
+            sums.count = pixels;
+        }
+    }
+    LabStats::from_sums(&sums)
+}
+
+/// Minimum share of pixels that must pass the filter for it to apply.
+pub const MIN_COUNTED_FRACTION: f64 = 0.01;
+
+/// Transfers the colour statistics of `target` onto `rgb`, in place.
+pub fn transfer_in_place(rgb: &mut [u8], from: &LabStats, to: &LabStats) {
+    let transfer = Transfer::new(from, to);
+    let source = rgb.to_vec();
+    (kernels().transfer)(&source, rgb, &transfer);
+}
+
+#[cfg(test)]
+mod tests;

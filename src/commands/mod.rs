@@ -1,0 +1,38 @@
+//! The work behind each subcommand: configuration, progress and exit codes.
+
+mod refs;
+mod segment;
+
+use std::io::IsTerminal;
+
+pub use refs::{refs_build, refs_info};
+pub use segment::segment;
+
+/// Sets up `tracing` on stderr at warn, or lower with `-v`; RUST_LOG overrides.
+pub fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => "warn",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("throatseg={level},warn")));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+/// Creates a progress bar on stderr; it draws nothing when stderr is not a terminal.
+pub fn progress_bar(length: usize, what: &str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(length as u64);
+    let template = format!("{{elapsed_precise}} [{{wide_bar}}] {{pos}}/{{len}} {what} ({{eta}} left)");
+    if let Ok(style) = indicatif::ProgressStyle::with_template(&template) {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    bar
+}

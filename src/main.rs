@@ -1,0 +1,118 @@
+//! The `throatseg` command line: parses arguments and dispatches to a command.
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use throatseg::pipeline::Mode;
+
+/// Pharynx segmentation with dynamic colour normalisation, for ARM boards.
+#[derive(Parser, Debug)]
+#[command(name = "throatseg", version, about)]
+struct Cli {
+    /// Log more (-v: debug, -vv: trace); RUST_LOG overrides this.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Segment image files (JPEG, PNG) and write masks, overlays and results.jsonl.
+    Segment(SegmentArgs),
+    /// Build or inspect a reference set.
+    #[command(subcommand)]
+    Refs(RefsCommand),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SegmentArgs {
+    /// Image files or directories (searched recursively for .jpg, .jpeg, .png).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output directory (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Colour normalisation before segmentation.
+    #[arg(long, value_enum, default_value_t = Mode::Full)]
+    pub mode: Mode,
+    /// Normalise to this one reference (index or name) instead of selecting.
+    #[arg(long, value_name = "ID")]
+    pub reference: Option<String>,
+    /// Segmentation model (ONNX with its .json card); default: the bundled model.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// Embedder model for LRIS (ONNX with its .json card); default: the bundled embedder.
+    #[arg(long, value_name = "FILE")]
+    pub embedder: Option<PathBuf>,
+    /// Reference set; default: the bundled set.
+    #[arg(long, value_name = "FILE")]
+    pub refs: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+enum RefsCommand {
+    /// Build a reference set from clean source images.
+    Build(RefsBuildArgs),
+    /// Print a reference set's settings and verify its checksum.
+    Info(RefsInfoArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RefsBuildArgs {
+    /// Directories or files of source images.
+    #[arg(long, num_args = 1.., required_unless_present = "list")]
+    pub images: Vec<PathBuf>,
+    /// Text file listing source images, one path per line (relative paths are
+    /// resolved against the list's directory; blank lines and # comments are ignored).
+    #[arg(long, value_name = "FILE")]
+    pub list: Option<PathBuf>,
+    /// Reference-set file to write (replaced atomically).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Segmentation model whose input size the statistics are computed at.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// Embedder model; default: the bundled embedder.
+    #[arg(long, value_name = "FILE")]
+    pub embedder: Option<PathBuf>,
+    /// Pixels whose brightest channel is below this (0..=255) are left out of the statistics.
+    #[arg(long, default_value_t = 16)]
+    pub dark_below: u8,
+    /// Pixels whose darkest channel is at least this (0..=255) are left out of the statistics.
+    #[arg(long, default_value_t = 250)]
+    pub bright_from: u8,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RefsInfoArgs {
+    /// Reference-set file.
+    pub file: PathBuf,
+    /// Also list every image with its index.
+    #[arg(long)]
+    pub list: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    commands::init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Segment(args) => commands::segment(args),
+        Command::Refs(RefsCommand::Build(args)) => commands::refs_build(args),
+        Command::Refs(RefsCommand::Info(args)) => commands::refs_info(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! The DCIN pipeline: reference selection, colour transfer, segmentation and
+//! the ensemble, for one frame at a time; plus the batch driver for files.
+
+mod batch;
+pub mod ensemble;
+
+use std::path::Path;
+use std::time::Instant;
+
+use image::{GrayImage, RgbImage};
+
+use crate::colour::{self, LabStats, PixelFilter};
+use crate::frame::{self, FrameError};
+use crate::models::{Model, ModelError, Task};
+use crate::references::{ReferenceError, ReferenceSet};
+
+pub use batch::{collect_inputs, segment_files, BatchSummary, InputList};
+
+/// Which colour normalisation runs before segmentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Segment the image as it is.
+    None,
+    /// Transfer to the global reference (histogram medoid).
+    Gris,
+    /// Transfer to the nearest reference by embedding.
+    Lris,
+    /// Both transfers, logits averaged.
+    Full,
+}
+
+/// How a reference was chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Strategy {
+    /// Global reference image selection.
+    Gris,
+    /// Local reference image selection.
+    Lris,
+    /// Fixed by the user.
+    Fixed,
+}
+
+/// A reference used for one frame.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ChosenReference {
+    /// How it was chosen.
+    pub strategy: Strategy,
+    /// Index in the reference set.
+    pub index: usize,
+    /// Stored name.
+    pub name: String,
+    /// Cosine similarity (LRIS) or negative mean histogram distance (GRIS);
+    /// absent for a fixed reference.
+    pub similarity: Option<f32>,
+}
+
+/// Errors from processing one frame or setting up the pipeline.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
+    /// The options do not fit together.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Stage timings of one frame, in milliseconds, in the order they ran.
+#[derive(Clone, Debug, Default)]
+pub struct Timings(pub Vec<(&'static str, f64)>);
+
+impl Timings {
+    fn add(&mut self, stage: &'static str, since: Instant) {
+        let ms = since.elapsed().as_secs_f64() * 1e3;
+        match self.0.iter_mut().find(|(name, _)| *name == stage) {
+            Some(entry) => entry.1 += ms,
+            None => self.0.push((stage, ms)),
+        }
+    }
+}
+
+/// The result of segmenting one frame.
+#[derive(Clone, Debug)]
+pub struct Segmentation {
+    /// Class index per pixel, at the frame's size.
+    pub mask: GrayImage,
+    /// References the frame was normalised to.
+    pub references: Vec<ChosenReference>,
+    /// Share of pixels per class.
+    pub class_fractions: Vec<f64>,
+    /// Time per stage.
+    pub timings: Timings,
+}
+
+/// Everything needed to segment frames.
+pub struct Pipeline {
+    segmenter: Model,
+    embedder: Option<Model>,
+    references: Option<ReferenceSet>,
+    mode: Mode,
+    fixed_reference: Option<usize>,
+    filter: PixelFilter,
+}
+
+/// Files and options for building a [`Pipeline`].
+pub struct PipelineConfig<'a> {
+    /// Segmentation model (ONNX, card beside it).
+    pub model: &'a Path,
+    /// Embedder model (needed for `lris` and `full`).
+    pub embedder: &'a Path,
+    /// Reference set (needed unless the mode is `none`).
+    pub references: &'a Path,
+    /// Normalisation mode.
+    pub mode: Mode,
+    /// A fixed reference (index or name) that replaces selection.
+    pub fixed_reference: Option<&'a str>,
+}
+
+impl Pipeline {
+    /// Loads the models and the reference set that the configuration needs.
+    pub fn load(config: &PipelineConfig) -> Result<Pipeline, PipelineError> {
+        let segmenter = Model::load(config.model, Task::Segmentation)?;
+        let needs_references = config.mode != Mode::None || config.fixed_reference.is_some();
+        let needs_embedder = config.fixed_reference.is_none() && matches!(config.mode, Mode::Lris | Mode::Full);
+
+        let references = if needs_references { Some(ReferenceSet::open(config.references)?) } else { None };
+        let embedder = if needs_embedder {
+            let embedder = Model::load(config.embedder, Task::Embedding)?;
+            let bytes = std::fs::read(config.embedder).map_err(|source| {
+                ReferenceError::Open { path: config.embedder.to_owned(), source }
+            })?;
+            let dims = embedder.card().output.dimensions.unwrap_or(0);
+            if let Some(set) = &references {
+                set.check_embedder(dims, crc32fast::hash(&bytes))?;
+            }
+            Some(embedder)
+        } else {
+            None
+        };
+        let fixed_reference = match (config.fixed_reference, &references) {
+            (Some(given), Some(set)) => Some(set.resolve(given)?),
+            _ => None,
+        };
+        let filter = references.as_ref().map(|r| r.info().filter).unwrap_or_default();
+        if let Some(set) = &references {
+            let model_size = (segmenter.card().input.width, segmenter.card().input.height);
+            if set.info().stats_size != model_size {
+                tracing::warn!(
+                    references = %set.path().display(),
+                    "reference statistics were computed at {:?}, the model input is {:?}",
+                    set.info().stats_size, model_size
+                );
+            }
+        }
+        Ok(Pipeline { segmenter, embedder, references, mode: config.mode, fixed_reference, filter })
+    }
+
+    /// Returns the segmentation model.
+    pub fn segmenter(&self) -> &Model {
+        &self.segmenter
+    }
+
+    /// Returns the reference set, if the mode uses one.
+    pub fn references(&self) -> Option<&ReferenceSet> {
+        self.references.as_ref()
+    }
+
+    /// Returns the mode name written to results.
+    pub fn mode_name(&self) -> &'static str {
+        if self.fixed_reference.is_some() {
+            return "reference";
+        }
+        match self.mode {
+            Mode::None => "none",
+            Mode::Gris => "gris",
+            Mode::Lris => "lris",
+            Mode::Full => "full",
+        }
+    }
+
+    fn reference(&self, strategy: Strategy, index: usize, similarity: Option<f32>) -> ChosenReference {
+        let name = self.references.as_ref().map(|r| r.name(index).to_owned()).unwrap_or_default();
+        ChosenReference { strategy, index, name, similarity }
+    }
+
+    /// Chooses the references for a frame (the embedder runs on the raw frame).
+    fn choose_references(&self, rgb: &RgbImage, timings: &mut Timings) -> Result<Vec<ChosenReference>, PipelineError> {
+        let Some(set) = &self.references else { return Ok(Vec::new()) };
+        if let Some(index) = self.fixed_reference {
+            return Ok(vec![self.reference(Strategy::Fixed, index, None)]);
+        }
+        let mut chosen = Vec::new();
+        if matches!(self.mode, Mode::Gris | Mode::Full) {
+            let gris = set.info().gris_index;
+            chosen.push(self.reference(Strategy::Gris, gris, Some(-set.info().gris_mean_distance)));
+        }
+        if matches!(self.mode, Mode::Lris | Mode::Full) {
+            if let Some(embedder) = &self.embedder {
+                let started = Instant::now();
+                let input = &embedder.card().input;
+                let small = frame::resize_rgb(rgb, input.width, input.height)?;
+                timings.add("resize", started);
+                let started = Instant::now();
+                let embedding = embedder.run_image(&small)?;
+                timings.add("embed", started);
+                let started = Instant::now();
+                let (index, similarity) = set.nearest(&embedding);
+                timings.add("search", started);
+                chosen.push(self.reference(Strategy::Lris, index, Some(similarity)));
+            }
+        }
+        Ok(chosen)
+    }
+
+    /// Segments one RGB frame of any size.
+    pub fn segment(&self, rgb: &RgbImage) -> Result<Segmentation, PipelineError> {
+        let mut timings = Timings::default();
+        let card = self.segmenter.card();
+        let (width, height) = (card.input.width, card.input.height);
+
+        let started = Instant::now();
+        let resized = frame::resize_rgb(rgb, width, height)?;
+        timings.add("resize", started);
+
+        let references = self.choose_references(rgb, &mut timings)?;
+        let mut inputs = Vec::new();
+        if references.is_empty() {
+            inputs.push(resized.clone());
+        } else {
+            let started = Instant::now();
+            let own = colour::lab_stats(resized.as_raw(), self.filter);
+            timings.add("statistics", started);
+            for reference in &references {
+                let started = Instant::now();
+                let target: LabStats = self.references.as_ref().map(|r| r.stats(reference.index)).unwrap_or(own);
+                let mut normalised = resized.clone();
+                colour::transfer_in_place(&mut normalised, &own, &target);
+                timings.add("transfer", started);
+                inputs.push(normalised);
+            }
+        }
+
+        let mut outputs = Vec::with_capacity(inputs.len());
+        for input in &inputs {
+            let started = Instant::now();
+            outputs.push(self.segmenter.run_image(input)?);
+            timings.add("inference", started);
+        }
+
+        let started = Instant::now();
+        let logits = ensemble::mean_logits(&outputs);
+        let classes = card.classes.len();
+        let mask = ensemble::argmax_upsampled(&logits, classes, width as usize, height as usize, rgb.width(), rgb.height());
+        let class_fractions = ensemble::class_fractions(&mask, classes);
+        timings.add("ensemble", started);
+
+        Ok(Segmentation { mask, references, class_fractions, timings })
+    }
+}

@@ -1,0 +1,224 @@
+//! `throatseg segment` as a user runs it: real photographs, bad files in a
+//! batch, damaged reference sets and models that do not match their cards.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::{stderr_text, throatseg};
+
+fn throat_images() -> PathBuf {
+    common::data_dir().join("throat/images")
+}
+
+fn first_c3_image() -> PathBuf {
+    common::polypgen_split("C3", "test").remove(0).0
+}
+
+fn results_lines(out: &Path) -> Vec<serde_json::Value> {
+    let text = fs::read_to_string(out.join("results.jsonl")).expect("results.jsonl exists");
+    text.lines().map(|line| serde_json::from_str(line).expect("each line is JSON")).collect()
+}
+
+#[test]
+fn throat_photographs_all_segment() {
+    let out = tempfile::tempdir().expect("temporary directory");
+    let output = throatseg(&["segment", throat_images().to_str().unwrap(), "--out", out.path().to_str().unwrap()]);
+    assert!(output.status.success(), "segment failed on the throat photographs: {}", stderr_text(&output));
+
+    let lines = results_lines(out.path());
+    assert_eq!(lines.len(), 80, "one results line per photograph");
+    for line in &lines {
+        assert!(line.get("error").is_none(), "a photograph failed: {line}");
+        let input = PathBuf::from(line["input"].as_str().unwrap());
+        let original = image::image_dimensions(&input).expect("input dimensions");
+        let mask = image::open(out.path().join(line["mask"].as_str().unwrap())).expect("mask decodes").to_luma8();
+        assert_eq!(mask.dimensions(), original, "mask of {} has the input's size", input.display());
+        assert!(mask.pixels().all(|p| p[0] < 2), "mask of {} holds class indices only", input.display());
+        let overlay = image::open(out.path().join(line["overlay"].as_str().unwrap())).expect("overlay decodes");
+        assert_eq!((overlay.width(), overlay.height()), original, "overlay of {} has the input's size", input.display());
+        let references = line["references"].as_array().unwrap();
+        assert_eq!(references.len(), 2, "full mode uses the GRIS and the LRIS reference");
+        let fractions: f64 = line["class_fractions"].as_object().unwrap().values().map(|v| v.as_f64().unwrap()).sum();
+        assert!((fractions - 1.0).abs() < 1e-3, "class fractions of {} sum to {fractions}", input.display());
+        for stage in ["decode", "resize", "embed", "search", "statistics", "transfer", "inference", "ensemble", "write"] {
+            assert!(line["timings_ms"][stage].as_f64().is_some(), "stage {stage} timed for {}", input.display());
+        }
+    }
+}
+
+/// Writes a batch folder with one good image and every kind of bad file.
+fn bad_batch(dir: &Path) -> Vec<(&'static str, &'static str)> {
+    let good = fs::read(first_c3_image()).expect("real image");
+    fs::write(dir.join("a_good.jpg"), &good).unwrap();
+    fs::write(dir.join("b_empty.png"), b"").unwrap();
+    fs::write(dir.join("c_text.png"), b"this is not an image\n").unwrap();
+    let mut corrupt = good.clone();
+    for byte in corrupt.iter_mut().skip(2).take(600) {
+        *byte = 0x5a;
+    }
+    fs::write(dir.join("d_corrupt.jpg"), &corrupt).unwrap();
+    fs::write(dir.join("e_truncated.jpg"), &good[..good.len() / 3]).unwrap();
+    std::os::unix::fs::symlink("/nonexistent/throatseg-test.jpg", dir.join("f_unreadable.jpg")).unwrap();
+    fs::write(dir.join("notes.txt"), b"operator notes").unwrap();
+    fs::write(dir.join("z_good.jpg"), &good).unwrap();
+    vec![
+        ("b_empty.png", "file is empty"),
+        ("c_text.png", "not a valid JPEG or PNG image"),
+        ("d_corrupt.jpg", "not a valid JPEG or PNG image"),
+        ("e_truncated.jpg", "not a valid JPEG or PNG image"),
+        ("f_unreadable.jpg", "cannot read file"),
+    ]
+}
+
+#[test]
+fn bad_files_fail_alone() {
+    let input = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let expected_failures = bad_batch(input.path());
+
+    let output = throatseg(&["segment", input.path().to_str().unwrap(), "--out", out.path().to_str().unwrap()]);
+    let stderr = stderr_text(&output);
+    assert_eq!(output.status.code(), Some(1), "exit status after failed inputs; stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
+    for (file, reason) in &expected_failures {
+        let line = stderr.lines().find(|l| l.contains(file));
+        assert!(line.is_some(), "stderr names {file}: {stderr}");
+        assert!(line.unwrap().contains(reason), "error for {file} says {reason:?}: {stderr}");
+    }
+    assert!(stderr.contains("skipped 1 files"), "one line counts the skipped notes.txt: {stderr}");
+
+    for good in ["a_good", "z_good"] {
+        assert!(out.path().join(format!("{good}.mask.png")).is_file(), "{good} still segmented");
+        assert!(out.path().join(format!("{good}.overlay.png")).is_file(), "{good} overlay written");
+    }
+    let lines = results_lines(out.path());
+    assert_eq!(lines.len(), 7, "a results line for every image file, failed or not");
+    let errors = lines.iter().filter(|l| l.get("error").is_some()).count();
+    assert_eq!(errors, 5, "failed files are marked in results.jsonl");
+    let leftovers: Vec<_> = fs::read_dir(out.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+    assert!(leftovers.is_empty(), "no temporary files left behind");
+}
+
+#[test]
+fn earlier_results_are_kept() {
+    let out = tempfile::tempdir().unwrap();
+    let image = first_c3_image();
+    for _ in 0..2 {
+        let output = throatseg(&["segment", image.to_str().unwrap(), "--out", out.path().to_str().unwrap(), "--mode", "none"]);
+        assert!(output.status.success(), "{}", stderr_text(&output));
+    }
+    assert_eq!(results_lines(out.path()).len(), 2, "a second run appends to results.jsonl");
+}
+
+#[test]
+fn modes_and_fixed_reference_run() {
+    let image = first_c3_image();
+    for (extra, mode, references) in [
+        (vec!["--mode", "none"], "none", 0),
+        (vec!["--mode", "gris"], "gris", 1),
+        (vec!["--mode", "lris"], "lris", 1),
+        (vec!["--reference", "3"], "reference", 1),
+    ] {
+        let out = tempfile::tempdir().unwrap();
+        let mut args = vec!["segment", image.to_str().unwrap(), "--out", out.path().to_str().unwrap()];
+        args.extend(extra.iter());
+        let output = throatseg(&args);
+        assert!(output.status.success(), "{args:?}: {}", stderr_text(&output));
+        let line = &results_lines(out.path())[0];
+        assert_eq!(line["mode"], mode, "mode recorded for {args:?}");
+        assert_eq!(line["references"].as_array().unwrap().len(), references, "references used with {args:?}");
+    }
+}
+
+#[test]
+fn unknown_reference_is_rejected() {
+    let out = tempfile::tempdir().unwrap();
+    let image = first_c3_image();
+    let output = throatseg(&["segment", image.to_str().unwrap(), "--out", out.path().to_str().unwrap(), "--reference", "no-such-image"]);
+    let stderr = stderr_text(&output);
+    assert_eq!(output.status.code(), Some(2), "setup errors exit with 2: {stderr}");
+    assert!(stderr.contains("reference \"no-such-image\" not found"), "message names the reference: {stderr}");
+}
+
+/// Copies the bundled reference set, lets `damage` change its bytes and
+/// returns the error `segment` prints for it.
+fn segment_with_damaged_refs(damage: impl FnOnce(&mut Vec<u8>)) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = fs::read(common::bundled(throatseg::models::REFERENCES_FILE)).unwrap();
+    damage(&mut bytes);
+    let refs = dir.path().join("damaged.tsrefs");
+    fs::write(&refs, &bytes).unwrap();
+    let image = first_c3_image();
+    let output = throatseg(&["segment", image.to_str().unwrap(), "--out", dir.path().join("out").to_str().unwrap(), "--refs", refs.to_str().unwrap()]);
+    let stderr = stderr_text(&output);
+    assert_eq!(output.status.code(), Some(2), "a bad reference set stops the run: {stderr}");
+    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
+    assert!(stderr.contains("damaged.tsrefs"), "error names the file: {stderr}");
+    stderr
+}
+
+#[test]
+fn damaged_reference_sets_are_rejected() {
+    let flipped = segment_with_damaged_refs(|b| {
+        let last = b.len() - 100;
+        b[last] ^= 0xff;
+    });
+    assert!(flipped.contains("checksum mismatch"), "flipped byte: {flipped}");
+    let truncated = segment_with_damaged_refs(|b| b.truncate(b.len() / 2));
+    assert!(truncated.contains("truncated"), "truncated file: {truncated}");
+    let empty = segment_with_damaged_refs(|b| b.clear());
+    assert!(empty.contains("shorter than the 256-byte header"), "empty file: {empty}");
+    let version = segment_with_damaged_refs(|b| b[8] = 99);
+    assert!(version.contains("format version 99 is not supported"), "wrong version: {version}");
+    let garbage = segment_with_damaged_refs(|b| b[..8].copy_from_slice(b"GARBAGE!"));
+    assert!(garbage.contains("wrong magic"), "not a reference set: {garbage}");
+}
+
+/// Copies the bundled model with an edited card and returns `segment`'s error.
+fn segment_with_card(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("edited.onnx");
+    fs::copy(common::bundled(throatseg::models::SEGMENTER_FILE), &model).unwrap();
+    let card_text = fs::read_to_string(common::bundled(throatseg::models::SEGMENTER_FILE).with_extension("json")).unwrap();
+    let mut card: serde_json::Value = serde_json::from_str(&card_text).unwrap();
+    edit(&mut card);
+    fs::write(model.with_extension("json"), card.to_string()).unwrap();
+    let image = first_c3_image();
+    let output = throatseg(&["segment", image.to_str().unwrap(), "--out", dir.path().join("out").to_str().unwrap(), "--model", model.to_str().unwrap(), "--mode", "none"]);
+    let stderr = stderr_text(&output);
+    assert_eq!(output.status.code(), Some(2), "a mismatched card stops the run: {stderr}");
+    assert!(!stderr.contains("panicked"), "no panic: {stderr}");
+    assert!(stderr.contains("edited"), "error names the model: {stderr}");
+    stderr
+}
+
+#[test]
+fn mismatched_cards_are_rejected() {
+    let classes = segment_with_card(|c| {
+        c["classes"] = serde_json::json!(["background", "tonsil", "uvula"]);
+        c["colours"] = serde_json::json!([[0, 0, 0], [1, 2, 3], [4, 5, 6]]);
+    });
+    assert!(classes.contains("does not match its card"), "class count: {classes}");
+    let size = segment_with_card(|c| c["input"]["width"] = serde_json::json!(320));
+    assert!(size.contains("does not match its card"), "input width: {size}");
+    let colours = segment_with_card(|c| c["colours"] = serde_json::json!([[0, 0, 0]]));
+    assert!(colours.contains("give one RGB colour per class"), "colour count: {colours}");
+    let task = segment_with_card(|c| c["task"] = serde_json::json!("embedding"));
+    assert!(task.contains("task Embedding"), "wrong task: {task}");
+    let broken = segment_with_card(|c| *c = serde_json::json!({"name": 5}));
+    assert!(broken.contains("invalid model card"), "invalid JSON shape: {broken}");
+}
+
+#[test]
+fn missing_card_is_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("nocard.onnx");
+    fs::copy(common::bundled(throatseg::models::SEGMENTER_FILE), &model).unwrap();
+    let image = first_c3_image();
+    let output = throatseg(&["segment", image.to_str().unwrap(), "--out", dir.path().join("out").to_str().unwrap(), "--model", model.to_str().unwrap()]);
+    let stderr = stderr_text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("nocard.json: cannot read model card"), "names the missing card: {stderr}");
+}
