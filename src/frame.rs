@@ -4,7 +4,7 @@ use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
 use fast_image_resize::{images::Image, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
-use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 
 /// Errors from reading an input image.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +39,9 @@ pub fn read_rgb(path: &Path) -> Result<RgbImage, FrameError> {
 /// Decodes JPEG or PNG bytes into packed 8-bit RGB (see [`read_rgb`]).
 pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, String> {
     let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
+    if reader.format() == Some(ImageFormat::Jpeg) && !jpeg_is_complete(bytes) {
+        return Err("JPEG data ends before its end-of-image marker; the file is truncated".into());
+    }
     let mut decoder = reader.into_decoder().map_err(|e| e.to_string())?;
     let orientation = decoder.orientation().map_err(|e| e.to_string())?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
@@ -47,6 +50,21 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, String> {
         return Err("image has zero width or height".into());
     }
     Ok(flatten_to_rgb(image))
+}
+
+/// Returns whether a JPEG stream has an end-of-image marker (FF D9) after its
+/// last start-of-scan marker (FF DA).
+///
+/// The JPEG decoder fills a truncated scan with grey instead of failing, which
+/// would segment half an image without a word. Inside entropy-coded data every
+/// FF byte is followed by 00 or a restart marker, so FF D9 after the last scan
+/// header can only be the real end marker; bytes after it are allowed.
+fn jpeg_is_complete(bytes: &[u8]) -> bool {
+    let marker_at = |marker: u8| bytes.windows(2).rposition(|w| w[0] == 0xFF && w[1] == marker);
+    match (marker_at(0xDA), marker_at(0xD9)) {
+        (Some(scan), Some(end)) => end > scan,
+        _ => false,
+    }
 }
 
 fn flatten_to_rgb(image: DynamicImage) -> RgbImage {

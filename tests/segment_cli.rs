@@ -61,6 +61,8 @@ fn bad_batch(dir: &Path) -> Vec<(&'static str, &'static str)> {
     fs::write(dir.join("d_corrupt.jpg"), &corrupt).unwrap();
     fs::write(dir.join("e_truncated.jpg"), &good[..good.len() / 3]).unwrap();
     std::os::unix::fs::symlink("/nonexistent/throatseg-test.jpg", dir.join("f_unreadable.jpg")).unwrap();
+    let png = fs::read(common::polypgen_split("C3", "test").remove(0).1).expect("real PNG mask");
+    fs::write(dir.join("g_truncated.png"), &png[..png.len() / 2]).unwrap();
     fs::write(dir.join("notes.txt"), b"operator notes").unwrap();
     fs::write(dir.join("z_good.jpg"), &good).unwrap();
     vec![
@@ -69,6 +71,7 @@ fn bad_batch(dir: &Path) -> Vec<(&'static str, &'static str)> {
         ("d_corrupt.jpg", "not a valid JPEG or PNG image"),
         ("e_truncated.jpg", "not a valid JPEG or PNG image"),
         ("f_unreadable.jpg", "cannot read file"),
+        ("g_truncated.png", "not a valid JPEG or PNG image"),
     ]
 }
 
@@ -94,9 +97,9 @@ fn bad_files_fail_alone() {
         assert!(out.path().join(format!("{good}.overlay.png")).is_file(), "{good} overlay written");
     }
     let lines = results_lines(out.path());
-    assert_eq!(lines.len(), 7, "a results line for every image file, failed or not");
+    assert_eq!(lines.len(), 8, "a results line for every image file, failed or not");
     let errors = lines.iter().filter(|l| l.get("error").is_some()).count();
-    assert_eq!(errors, 5, "failed files are marked in results.jsonl");
+    assert_eq!(errors, 6, "failed files are marked in results.jsonl");
     let leftovers: Vec<_> = fs::read_dir(out.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
     assert!(leftovers.is_empty(), "no temporary files left behind");
 }
@@ -205,7 +208,10 @@ fn mismatched_cards_are_rejected() {
     assert!(size.contains("does not match its card"), "input width: {size}");
     let colours = segment_with_card(|c| c["colours"] = serde_json::json!([[0, 0, 0]]));
     assert!(colours.contains("give one RGB colour per class"), "colour count: {colours}");
-    let task = segment_with_card(|c| c["task"] = serde_json::json!("embedding"));
+    let task = segment_with_card(|c| {
+        c["task"] = serde_json::json!("embedding");
+        c["output"] = serde_json::json!({"layout": "NC", "dimensions": 1280});
+    });
     assert!(task.contains("task Embedding"), "wrong task: {task}");
     let broken = segment_with_card(|c| *c = serde_json::json!({"name": 5}));
     assert!(broken.contains("invalid model card"), "invalid JSON shape: {broken}");

@@ -492,7 +492,7 @@ fn open_rejects_section_past_end() {
         (EMBEDDINGS, bytes.len() as u64, "section 4 (offset"),
         (EMBEDDINGS, u64::MAX - 63, "section 4 (offset"),
         (NAMES, 0, "section 0 (offset 0"),
-        (HISTOGRAMS, section(&bytes, HISTOGRAMS).0 as u64 + 4, "section 2 (offset"),
+        (HISTOGRAMS, section(&bytes, HISTOGRAMS).0 as u64 + 4, "not a multiple of 64"),
     ];
     for (section_index, offset, fragment) in cases {
         let mut patched = bytes.clone();
@@ -528,7 +528,7 @@ fn open_rejects_bad_header_fields() {
         ("name length past table", Box::new(move |b: &mut Vec<u8>| put_u32(b, names_offset, 1000)), "name 0 runs past the name table"),
         ("name not UTF-8", Box::new(move |b: &mut Vec<u8>| b[names_offset + 4] = 0xff), "name 0 is not UTF-8"),
         ("NaN statistic", Box::new(move |b: &mut Vec<u8>| b[stats_offset..stats_offset + 4].copy_from_slice(&f32::NAN.to_le_bytes())), "statistics of image 0 are not finite"),
-        ("negative std", Box::new(move |b: &mut Vec<u8>| b[stats_offset + 36..stats_offset + 40].copy_from_slice(&(-1f32).to_le_bytes())), "statistics of image 1 are not finite"),
+        ("negative std", Box::new(move |b: &mut Vec<u8>| b[stats_offset + 36..stats_offset + 40].copy_from_slice(&(-1f32).to_le_bytes())), "negative standard deviation"),
         ("infinite scale", Box::new(move |b: &mut Vec<u8>| b[scales_offset + 8..scales_offset + 12].copy_from_slice(&f32::INFINITY.to_le_bytes())), "embedding scale of image 2 is not finite"),
     ];
     for (case, patch, fragment) in cases {
