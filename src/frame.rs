@@ -58,7 +58,7 @@ pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, String> {
 /// The JPEG decoder fills a truncated scan with grey instead of failing, which
 /// would segment half an image without a word. Inside entropy-coded data every
 /// FF byte is followed by 00 or a restart marker, so FF D9 after the last scan
-/// header can only be the real end marker; bytes after it are allowed.
+/// header can only be the real end marker. Bytes after that marker are allowed.
 fn jpeg_is_complete(bytes: &[u8]) -> bool {
     let marker_at = |marker: u8| bytes.windows(2).rposition(|w| w[0] == 0xFF && w[1] == marker);
     match (marker_at(0xDA), marker_at(0xD9)) {

@@ -17,9 +17,9 @@ pub use lab::{LabStats, Transfer};
 ///
 /// Near-black pixels (endoscope borders, the unlit depth of the pharynx) and
 /// saturated specular highlights carry no information about the camera's colour
-/// response, yet in a frame with a wide black border they outnumber the tissue
-/// and would pull the mean towards black. They are left out of the statistics
-/// but are still transferred, so the output keeps every pixel.
+/// response. In a frame with a wide black border they outnumber the tissue and
+/// would pull the mean towards black. They are left out of the statistics but
+/// are still transferred, so the output keeps every pixel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PixelFilter {
     /// A pixel whose brightest channel is below this value is ignored (0..=255).
@@ -92,9 +92,9 @@ pub fn lab_stats(rgb: &[u8], filter: PixelFilter) -> LabStats {
         if sums.count < pixels {
             let white = scalar::lab_of(255, 255, 255);
             let missing = (pixels - sums.count) as f64;
-            for c in 0..3 {
-                sums.sum[c] += missing * white[c] as f64;
-                sums.sum_squares[c] += missing * (white[c] as f64).powi(2);
+            for (c, value) in white.iter().enumerate() {
+                sums.sum[c] += missing * value;
+                sums.sum_squares[c] += missing * value * value;
             }
             sums.count = pixels;
         }
@@ -105,7 +105,7 @@ pub fn lab_stats(rgb: &[u8], filter: PixelFilter) -> LabStats {
 /// Minimum share of pixels that must pass the filter for it to apply.
 pub const MIN_COUNTED_FRACTION: f64 = 0.01;
 
-/// Transfers the colour statistics of `target` onto `rgb`, in place.
+/// Transfers packed RGB pixels from the statistics `from` to the statistics `to`, in place.
 pub fn transfer_in_place(rgb: &mut [u8], from: &LabStats, to: &LabStats) {
     let transfer = Transfer::new(from, to);
     let source = rgb.to_vec();

@@ -28,9 +28,9 @@ pub fn lab_sums(rgb: &[u8], filter: PixelFilter) -> LabSums {
         }
         let lab = lab_of(pixel[0], pixel[1], pixel[2]);
         sums.count += 1;
-        for c in 0..3 {
-            sums.sum[c] += lab[c];
-            sums.sum_squares[c] += lab[c] * lab[c];
+        for (c, value) in lab.iter().enumerate() {
+            sums.sum[c] += value;
+            sums.sum_squares[c] += value * value;
         }
     }
     sums

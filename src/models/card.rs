@@ -1,5 +1,5 @@
-//! Model cards: the JSON file beside each ONNX model that says what it expects
-//! and what it returns.
+//! Model cards: the JSON file beside each ONNX model that describes its input,
+//! normalisation, classes and output.
 
 use std::path::{Path, PathBuf};
 
@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ModelError;
 
-/// What a model computes.
+/// The task of a model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Task {
@@ -52,7 +52,7 @@ pub struct OutputSpec {
 pub struct ModelCard {
     /// Model name, recorded in results and reference sets.
     pub name: String,
-    /// What the model computes.
+    /// Task of the model.
     pub task: Task,
     /// Class names in output channel order (segmentation only).
     #[serde(default)]

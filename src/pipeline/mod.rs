@@ -16,7 +16,7 @@ use crate::references::{ReferenceError, ReferenceSet};
 
 pub use batch::{collect_inputs, segment_files, BatchSummary, InputList};
 
-/// Which colour normalisation runs before segmentation.
+/// Colour normalisation mode applied before segmentation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -30,7 +30,7 @@ pub enum Mode {
     Full,
 }
 
-/// How a reference was chosen.
+/// Reference selection strategy.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Strategy {
@@ -45,7 +45,7 @@ pub enum Strategy {
 /// A reference used for one frame.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct ChosenReference {
-    /// How it was chosen.
+    /// Selection strategy.
     pub strategy: Strategy,
     /// Index in the reference set.
     pub index: usize,

@@ -84,9 +84,9 @@ impl ReferenceSet {
         let open_error = |source| ReferenceError::Open { path: path.to_owned(), source };
         let file = File::open(path).map_err(open_error)?;
         // SAFETY: the file is opened read-only and the mapping is never written.
-        // The contract, as for any mapped file, is that no other process truncates
-        // or rewrites it while it is mapped; `refs build` replaces files by rename,
-        // which leaves an existing mapping intact.
+        // As for any mapped file, the contract is that no other process truncates
+        // or rewrites it in place while it is mapped. `refs build` replaces files
+        // by rename, which leaves an existing mapping intact.
         let map = unsafe { Mmap::map(&file) }.map_err(open_error)?;
         let invalid = |reason: String| ReferenceError::Invalid { path: path.to_owned(), reason };
         let (info, sections) = parse_header(&map).map_err(invalid)?;
@@ -145,8 +145,9 @@ impl ReferenceSet {
 
     fn section<T: bytemuck::Pod>(&self, which: usize) -> &[T] {
         let (offset, length) = self.sections[which];
-        // Offsets are multiples of 64 in a page-aligned mapping and lengths were
-        // validated on open, so the cast cannot fail.
+        // `parse_header` checked that each offset is a multiple of 64 (the mapping
+        // is page-aligned) and that each length fits the file and the element
+        // size, so the cast cannot fail.
         bytemuck::cast_slice(&self.map[offset..offset + length])
     }
 
@@ -255,7 +256,11 @@ fn parse_header(bytes: &[u8]) -> Result<(HeaderInfo, [(usize, usize); SECTION_CO
         return Err(format!("colour space {} is unknown", bytes[42]));
     }
 
-    let expected_lengths = [None, Some(count * 24), Some(count * HISTOGRAM_BINS * 4), Some(count * 4), Some(count * embedding_dims)];
+    // u64 arithmetic, because a damaged count times a row size can overflow a
+    // 32-bit usize on armv7.
+    let rows = count as u64;
+    let expected_lengths =
+        [None, Some(rows * 24), Some(rows * HISTOGRAM_BINS as u64 * 4), Some(rows * 4), Some(rows * embedding_dims as u64)];
     let mut sections = [(0usize, 0usize); SECTION_COUNT];
     for (index, expected) in expected_lengths.iter().enumerate() {
         let offset = read_u64(bytes, 48 + index * 16);
@@ -268,7 +273,7 @@ fn parse_header(bytes: &[u8]) -> Result<(HeaderInfo, [(usize, usize); SECTION_CO
             return Err(format!("section {index} starts at offset {offset}, not a multiple of {SECTION_ALIGN}"));
         }
         if let Some(expected) = expected {
-            if length as usize != *expected {
+            if length != *expected {
                 return Err(format!("section {index} is {length} bytes, expected {expected}"));
             }
         }

