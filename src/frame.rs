@@ -97,3 +97,77 @@ pub fn resize_rgb(image: &RgbImage, width: u32, height: u32) -> Result<RgbImage,
     Resizer::new().resize(&source, &mut target, &options).map_err(|e| error(e.to_string()))?;
     RgbImage::from_raw(width, height, target.into_vec()).ok_or_else(|| error("buffer size mismatch".into()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{ImageEncoder, Rgb};
+
+    fn png_bytes(raw: &[u8], width: u32, height: u32, colour: image::ExtendedColorType) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        image::codecs::png::PngEncoder::new(&mut bytes).write_image(raw, width, height, colour).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn grayscale_expands_to_rgb() {
+        let bytes = png_bytes(&[0, 100, 200, 255], 2, 2, image::ExtendedColorType::L8);
+        let rgb = decode_rgb(&bytes).unwrap();
+        assert_eq!(rgb.get_pixel(1, 0), &Rgb([100, 100, 100]), "gray 100 becomes RGB 100,100,100");
+        assert_eq!(rgb.get_pixel(0, 1), &Rgb([200, 200, 200]), "gray 200 becomes RGB 200,200,200");
+    }
+
+    #[test]
+    fn alpha_composites_over_black() {
+        let raw = [200, 100, 50, 255, 200, 100, 50, 0, 200, 100, 50, 128];
+        let bytes = png_bytes(&raw, 3, 1, image::ExtendedColorType::Rgba8);
+        let rgb = decode_rgb(&bytes).unwrap();
+        assert_eq!(rgb.get_pixel(0, 0), &Rgb([200, 100, 50]), "opaque pixel unchanged");
+        assert_eq!(rgb.get_pixel(1, 0), &Rgb([0, 0, 0]), "transparent pixel becomes black");
+        assert_eq!(rgb.get_pixel(2, 0), &Rgb([100, 50, 25]), "half-transparent pixel is scaled by alpha");
+    }
+
+    /// Big-endian TIFF block with one IFD entry: Orientation (0x0112) = 6,
+    /// "rotate 90° clockwise to display".
+    const EXIF_ROTATE_90: [u8; 26] = [
+        0x4D, 0x4D, 0x00, 0x2A, 0x00, 0x00, 0x00, 0x08, 0x00, 0x01, 0x01, 0x12, 0x00, 0x03, 0x00, 0x00, 0x00, 0x01,
+        0x00, 0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    ];
+
+    #[test]
+    fn exif_orientation_is_applied() {
+        // Stored 32×16: left half red, right half blue.
+        let mut stored = RgbImage::new(32, 16);
+        for (x, _, pixel) in stored.enumerate_pixels_mut() {
+            *pixel = if x < 16 { Rgb([220, 20, 20]) } else { Rgb([20, 20, 220]) };
+        }
+        let mut bytes = Vec::new();
+        let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 95);
+        encoder.set_exif_metadata(EXIF_ROTATE_90.to_vec()).unwrap();
+        encoder.write_image(stored.as_raw(), 32, 16, image::ExtendedColorType::Rgb8).unwrap();
+
+        let shown = decode_rgb(&bytes).unwrap();
+        assert_eq!(shown.dimensions(), (16, 32), "rotated image is 16 wide and 32 high");
+        // Rotating clockwise moves the stored left half to the top.
+        assert!(shown.get_pixel(8, 4)[0] > 150, "top is red: {:?}", shown.get_pixel(8, 4));
+        assert!(shown.get_pixel(8, 28)[2] > 150, "bottom is blue: {:?}", shown.get_pixel(8, 28));
+    }
+
+    #[test]
+    fn truncated_jpeg_is_rejected() {
+        let image = RgbImage::from_pixel(64, 64, Rgb([90, 120, 150]));
+        let mut bytes = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new(&mut bytes).write_image(image.as_raw(), 64, 64, image::ExtendedColorType::Rgb8).unwrap();
+        assert!(decode_rgb(&bytes).is_ok(), "the complete JPEG decodes");
+        let error = decode_rgb(&bytes[..bytes.len() - 40]).unwrap_err();
+        assert!(error.contains("truncated"), "a cut JPEG is reported as truncated: {error}");
+    }
+
+    #[test]
+    fn resize_keeps_flat_colour() {
+        let image = RgbImage::from_pixel(640, 480, Rgb([10, 128, 250]));
+        let small = resize_rgb(&image, 256, 192).unwrap();
+        assert_eq!(small.dimensions(), (256, 192), "target size");
+        assert!(small.pixels().all(|p| *p == Rgb([10, 128, 250])), "a flat image stays flat");
+    }
+}
