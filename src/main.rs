@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     /// Segment image files (JPEG, PNG) and write masks, overlays and results.jsonl.
     Segment(SegmentArgs),
+    /// Measure Dice against ground-truth masks or a COCO file.
+    Eval(EvalArgs),
     /// Build or inspect a reference set.
     #[command(subcommand)]
     Refs(RefsCommand),
@@ -52,6 +54,42 @@ pub struct SegmentArgs {
     /// Reference set; default: the bundled set.
     #[arg(long, value_name = "FILE")]
     pub refs: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("truth").required(true).args(["masks", "coco"])))]
+pub struct EvalArgs {
+    /// Folder of images (searched recursively for .jpg, .jpeg, .png).
+    #[arg(long, value_name = "DIR")]
+    pub images: PathBuf,
+    /// Folder of class-index mask PNGs: image DIR/a/X.jpg needs mask a/X.png here.
+    /// For a two-class model, values of 128 and above are foreground.
+    #[arg(long, value_name = "DIR")]
+    pub masks: Option<PathBuf>,
+    /// COCO JSON file with polygon annotations; categories match classes by name.
+    #[arg(long, value_name = "FILE")]
+    pub coco: Option<PathBuf>,
+    /// Colour normalisation before segmentation.
+    #[arg(long, value_enum, default_value_t = Mode::Full)]
+    pub mode: Mode,
+    /// Normalise to this one reference (index or name) instead of selecting.
+    #[arg(long, value_name = "ID")]
+    pub reference: Option<String>,
+    /// Segmentation model (ONNX with its .json card); default: the bundled model.
+    #[arg(long, value_name = "FILE")]
+    pub model: Option<PathBuf>,
+    /// Embedder model for LRIS (ONNX with its .json card); default: the bundled embedder.
+    #[arg(long, value_name = "FILE")]
+    pub embedder: Option<PathBuf>,
+    /// Reference set; default: the bundled set.
+    #[arg(long, value_name = "FILE")]
+    pub refs: Option<PathBuf>,
+    /// Write per-image Dice (×100) to this CSV file (replaced atomically).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -105,6 +143,7 @@ fn main() -> ExitCode {
     commands::init_logging(cli.verbose);
     let result = match cli.command {
         Command::Segment(args) => commands::segment(args),
+        Command::Eval(args) => commands::eval(args),
         Command::Refs(RefsCommand::Build(args)) => commands::refs_build(args),
         Command::Refs(RefsCommand::Info(args)) => commands::refs_info(args),
     };

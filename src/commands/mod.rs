@@ -1,10 +1,12 @@
 //! The work behind each subcommand: configuration, progress and exit codes.
 
+mod eval;
 mod refs;
 mod segment;
 
 use std::io::IsTerminal;
 
+pub use eval::eval;
 pub use refs::{refs_build, refs_info};
 pub use segment::segment;
 

@@ -56,6 +56,24 @@ pub fn argmax_upsampled(
     mask
 }
 
+/// Takes the argmax per pixel of CHW logits (`classes` planes of `width` ×
+/// `height`) at their own resolution (ties to the lower class).
+pub fn argmax(logits: &[f32], classes: usize, width: u32, height: u32) -> GrayImage {
+    let plane = width as usize * height as usize;
+    let mut mask = GrayImage::new(width, height);
+    for (index, pixel) in mask.pixels_mut().enumerate() {
+        let mut best = (0u8, f32::NEG_INFINITY);
+        for class in 0..classes {
+            let value = logits[class * plane + index];
+            if value > best.1 {
+                best = (class as u8, value);
+            }
+        }
+        pixel[0] = best.0;
+    }
+    mask
+}
+
 /// Returns the two neighbouring sample indices and the weight of the second.
 fn axis_sample(position: f32, size: usize) -> (usize, usize, f32) {
     let clamped = position.clamp(0.0, (size - 1) as f32);
@@ -74,4 +92,34 @@ pub fn class_fractions(mask: &GrayImage, classes: usize) -> Vec<f64> {
     }
     let total = (mask.width() as u64 * mask.height() as u64).max(1) as f64;
     counts.iter().map(|&c| c as f64 / total).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn argmax_picks_largest_logit() {
+        // Two classes on a 2×1 image: class 1 wins the first pixel, class 0 the second.
+        let logits = [0.1, 2.0, 0.5, -1.0];
+        let mask = argmax(&logits, 2, 2, 1);
+        assert_eq!(mask.as_raw(), &vec![1, 0], "per-pixel argmax");
+    }
+
+    #[test]
+    fn argmax_ties_go_to_lower_class() {
+        let logits = [0.3, 0.3];
+        let mask = argmax(&logits, 2, 1, 1);
+        assert_eq!(mask.get_pixel(0, 0)[0], 0, "equal logits give class 0");
+    }
+
+    #[test]
+    fn argmax_equals_upsampled_at_same_size() {
+        let (classes, width, height) = (3usize, 7u32, 5u32);
+        let plane = (width * height) as usize;
+        let logits: Vec<f32> = (0..classes * plane).map(|i| ((i * 37 % 11) as f32 * 0.7).sin()).collect();
+        let direct = argmax(&logits, classes, width, height);
+        let upsampled = argmax_upsampled(&logits, classes, width as usize, height as usize, width, height);
+        assert_eq!(direct, upsampled, "no resampling at the model's own size");
+    }
 }

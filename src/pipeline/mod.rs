@@ -91,6 +91,9 @@ impl Timings {
 pub struct Segmentation {
     /// Class index per pixel, at the frame's size.
     pub mask: GrayImage,
+    /// Class index per pixel at the model input size: the argmax of the mean
+    /// logits before upsampling, which is what Dice is measured on.
+    pub model_mask: GrayImage,
     /// References the frame was normalised to.
     pub references: Vec<ChosenReference>,
     /// Share of pixels per class.
@@ -258,9 +261,10 @@ impl Pipeline {
         let logits = ensemble::mean_logits(&outputs);
         let classes = card.classes.len();
         let mask = ensemble::argmax_upsampled(&logits, classes, width as usize, height as usize, rgb.width(), rgb.height());
+        let model_mask = ensemble::argmax(&logits, classes, width, height);
         let class_fractions = ensemble::class_fractions(&mask, classes);
         timings.add("ensemble", started);
 
-        Ok(Segmentation { mask, references, class_fractions, timings })
+        Ok(Segmentation { mask, model_mask, references, class_fractions, timings })
     }
 }
