@@ -42,8 +42,8 @@ pub struct SegmentArgs {
     /// Colour normalisation before segmentation.
     #[arg(long, value_enum, default_value_t = Mode::Full)]
     pub mode: Mode,
-    /// Normalise to this one reference (index or name) instead of selecting.
-    #[arg(long, value_name = "ID")]
+    /// Normalise to this one reference (index, or name as listed by `refs info --list`) instead of selecting.
+    #[arg(long, value_name = "ID", conflicts_with = "mode")]
     pub reference: Option<String>,
     /// Segmentation model (ONNX with its .json card); default: the bundled model.
     #[arg(long, value_name = "FILE")]
@@ -72,8 +72,8 @@ pub struct EvalArgs {
     /// Colour normalisation before segmentation.
     #[arg(long, value_enum, default_value_t = Mode::Full)]
     pub mode: Mode,
-    /// Normalise to this one reference (index or name) instead of selecting.
-    #[arg(long, value_name = "ID")]
+    /// Normalise to this one reference (index, or name as listed by `refs info --list`) instead of selecting.
+    #[arg(long, value_name = "ID", conflicts_with = "mode")]
     pub reference: Option<String>,
     /// Segmentation model (ONNX with its .json card); default: the bundled model.
     #[arg(long, value_name = "FILE")]

@@ -212,7 +212,9 @@ fn mismatched_cards_are_rejected() {
         c["task"] = serde_json::json!("embedding");
         c["output"] = serde_json::json!({"layout": "NC", "dimensions": 1280});
     });
-    assert!(task.contains("task Embedding"), "wrong task: {task}");
+    assert!(task.contains("the card gives task embedding"), "wrong task: {task}");
+    let duplicate = segment_with_card(|c| c["classes"] = serde_json::json!(["polyp", "polyp"]));
+    assert!(duplicate.contains("listed twice"), "duplicate class names: {duplicate}");
     let broken = segment_with_card(|c| *c = serde_json::json!({"name": 5}));
     assert!(broken.contains("invalid model card"), "invalid JSON shape: {broken}");
 }
@@ -227,4 +229,100 @@ fn missing_card_is_rejected() {
     let stderr = stderr_text(&output);
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("nocard.json: cannot read model card"), "names the missing card: {stderr}");
+}
+
+/// Returns a PNG whose header claims `width` × `height` pixels, with no pixel data.
+fn png_header_claiming(width: u32, height: u32) -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut chunk = b"IHDR".to_vec();
+    chunk.extend_from_slice(&width.to_be_bytes());
+    chunk.extend_from_slice(&height.to_be_bytes());
+    chunk.extend_from_slice(&[8, 2, 0, 0, 0]);
+    bytes.extend_from_slice(&13u32.to_be_bytes());
+    bytes.extend_from_slice(&chunk);
+    bytes.extend_from_slice(&crc32fast::hash(&chunk).to_be_bytes());
+    // A tiny zlib stream, so the decoder reaches the point where it allocates.
+    let idat: Vec<u8> = [b"IDAT".as_slice(), &[0x78, 0x9C, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01]].concat();
+    bytes.extend_from_slice(&8u32.to_be_bytes());
+    bytes.extend_from_slice(&idat);
+    bytes.extend_from_slice(&crc32fast::hash(&idat).to_be_bytes());
+    bytes.extend_from_slice(&[0, 0, 0, 0, b'I', b'E', b'N', b'D', 0xAE, 0x42, 0x60, 0x82]);
+    bytes
+}
+
+#[test]
+fn hostile_inputs_fail_alone() {
+    let input = tempfile::tempdir().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    fs::write(input.path().join("a_huge.png"), png_header_claiming(100_000, 100_000)).unwrap();
+    let fifo = input.path().join("b_fifo.jpg");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("mkfifo runs");
+    assert!(made.success(), "mkfifo created the pipe");
+    std::os::unix::fs::symlink(".", input.path().join("c_loop")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", input.path().join("d_zero.jpg")).unwrap();
+    fs::copy(first_c3_image(), input.path().join("e_good.jpg")).unwrap();
+
+    let output = throatseg(&["segment", input.path().to_str().unwrap(), "--out", out.path().to_str().unwrap(), "--mode", "none"]);
+    let stderr = stderr_text(&output);
+    assert_eq!(output.status.code(), Some(1), "hostile files fail, the run finishes: {stderr}");
+    assert!(stderr.contains("a_huge.png: image is 100000x100000 pixels, more than the limit"), "huge image: {stderr}");
+    assert!(stderr.contains("b_fifo.jpg: not a regular file"), "pipe: {stderr}");
+    assert!(stderr.contains("d_zero.jpg: not a regular file"), "device: {stderr}");
+    let lines = results_lines(out.path());
+    assert_eq!(lines.len(), 4, "the linked directory is not walked again: {lines:?}");
+    assert!(out.path().join("e_good.mask.png").is_file(), "the good image is segmented");
+}
+
+#[test]
+fn existing_outputs_are_never_replaced() {
+    let out = tempfile::tempdir().unwrap();
+    let image = first_c3_image();
+    let stem = image.file_stem().unwrap().to_string_lossy().into_owned();
+    let ground_truth = out.path().join(format!("{stem}.mask.png"));
+    fs::write(&ground_truth, b"a file the user keeps").unwrap();
+    for _ in 0..2 {
+        let output = throatseg(&["segment", image.to_str().unwrap(), "--out", out.path().to_str().unwrap(), "--mode", "none"]);
+        assert!(output.status.success(), "{}", stderr_text(&output));
+    }
+    assert_eq!(fs::read(&ground_truth).unwrap(), b"a file the user keeps", "an existing mask file is left alone");
+    let lines = results_lines(out.path());
+    let masks: Vec<&str> = lines.iter().map(|l| l["mask"].as_str().unwrap()).collect();
+    assert_eq!(masks, [format!("{stem}-2.mask.png"), format!("{stem}-3.mask.png")], "each run gets its own names");
+}
+
+#[test]
+fn concurrent_runs_keep_every_line() {
+    let out = tempfile::tempdir().unwrap();
+    let images: Vec<PathBuf> = common::polypgen_split("C3", "test").into_iter().take(8).map(|(image, _)| image).collect();
+    let spawn = |part: &[PathBuf]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_throatseg"));
+        command.arg("segment").args(part).args(["--out", out.path().to_str().unwrap(), "--mode", "none"]);
+        command.env("THROATSEG_MODEL_DIR", common::models_dir()).spawn().expect("throatseg starts")
+    };
+    let mut first = spawn(&images[..4]);
+    let mut second = spawn(&images[4..]);
+    assert!(first.wait().unwrap().success(), "first run succeeds");
+    assert!(second.wait().unwrap().success(), "second run succeeds");
+    assert_eq!(results_lines(out.path()).len(), 8, "both runs' lines are in results.jsonl");
+}
+
+#[test]
+fn missing_input_is_reported() {
+    let out = tempfile::tempdir().unwrap();
+    let image = first_c3_image();
+    let output = throatseg(&["segment", "/nonexistent/scan.jpg", image.to_str().unwrap(), "--out", out.path().to_str().unwrap(), "--mode", "none"]);
+    let stderr = stderr_text(&output);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("segmented 1 of 2 inputs"), "summary counts the missing input: {stderr}");
+    let lines = results_lines(out.path());
+    assert_eq!(lines[0]["input"], "/nonexistent/scan.jpg", "the missing input has a results line");
+    assert!(lines[0]["error"].as_str().is_some(), "with its error");
+}
+
+#[test]
+fn reference_conflicts_with_mode() {
+    let out = tempfile::tempdir().unwrap();
+    let image = first_c3_image();
+    let output = throatseg(&["segment", image.to_str().unwrap(), "--out", out.path().to_str().unwrap(), "--mode", "none", "--reference", "0"]);
+    assert_eq!(output.status.code(), Some(2), "clap rejects the combination: {}", stderr_text(&output));
 }

@@ -21,6 +21,13 @@ pub fn refs_build(args: RefsBuildArgs) -> anyhow::Result<ExitCode> {
     let embedder_bytes =
         std::fs::read(&embedder_path).with_context(|| format!("cannot read {}", embedder_path.display()))?;
     let stats_size = (segmenter.card().input.width, segmenter.card().input.height);
+    if args.dark_below >= args.bright_from {
+        bail!(
+            "--dark-below {} must be below --bright-from {}, or no pixel would count for the statistics",
+            args.dark_below,
+            args.bright_from
+        );
+    }
     let filter = PixelFilter { dark_below: args.dark_below, bright_from: args.bright_from };
 
     let mut arguments = args.images.clone();
@@ -39,7 +46,16 @@ pub fn refs_build(args: RefsBuildArgs) -> anyhow::Result<ExitCode> {
     let mut images = Vec::with_capacity(inputs.files.len());
     for path in &inputs.files {
         match measure_image(path, &embedder, stats_size, filter) {
-            Ok(image) => images.push(image),
+            Ok(image) if image.stats.std.iter().any(|&s| s < FLAT_STD) => {
+                failed += 1;
+                bar.suspend(|| {
+                    eprintln!("{}: image is flat (a colour standard deviation is below {FLAT_STD}); it cannot serve as a colour reference", path.display())
+                });
+            }
+            Ok(mut image) => {
+                image.name = stored_name(path, &arguments);
+                images.push(image);
+            }
             Err(error) => {
                 failed += 1;
                 bar.suspend(|| eprintln!("{error}"));
@@ -72,6 +88,22 @@ pub fn refs_build(args: RefsBuildArgs) -> anyhow::Result<ExitCode> {
         if failed > 0 { format!(", {failed} inputs failed") } else { String::new() }
     );
     Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Smallest lαβ standard deviation a reference image may have in each channel.
+/// Transferring to a flat reference would flatten every frame.
+const FLAT_STD: f32 = 1e-3;
+
+/// Returns the name stored for a source image: its path relative to the
+/// directory argument it was found under, or its file name when it was named
+/// directly or through a list.
+fn stored_name(path: &Path, arguments: &[PathBuf]) -> String {
+    let relative = arguments
+        .iter()
+        .filter(|argument| argument.is_dir())
+        .find_map(|argument| path.strip_prefix(argument).ok());
+    let name = relative.map(Path::to_path_buf).or_else(|| path.file_name().map(PathBuf::from)).unwrap_or_default();
+    name.to_string_lossy().into_owned()
 }
 
 /// Reads a list file: one image path per line, relative to the list's directory.

@@ -3,14 +3,14 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use throatseg::models::{bundled, EMBEDDER_FILE, REFERENCES_FILE, SEGMENTER_FILE};
+use throatseg::models::{bundled, EMBEDDER_FILE, MODEL_DIR_ENV, REFERENCES_FILE, SEGMENTER_FILE};
 use throatseg::pipeline::{collect_inputs, segment_files, Pipeline, PipelineConfig};
 
 use super::progress_bar;
 use crate::SegmentArgs;
 
 pub fn segment(args: SegmentArgs) -> anyhow::Result<ExitCode> {
-    let model = args.model.unwrap_or_else(|| bundled(SEGMENTER_FILE));
+    let model = args.model.map_or_else(|| bundled_or_hint(SEGMENTER_FILE, "--model"), Ok)?;
     let embedder = args.embedder.unwrap_or_else(|| bundled(EMBEDDER_FILE));
     let references = args.refs.unwrap_or_else(|| bundled(REFERENCES_FILE));
     let config = PipelineConfig {
@@ -31,8 +31,14 @@ pub fn segment(args: SegmentArgs) -> anyhow::Result<ExitCode> {
     }
     tracing::info!(files = inputs.files.len(), mode = pipeline.mode_name(), "segmenting");
 
+    let total = inputs.files.len() + inputs.missing.len();
+    if total == 0 {
+        eprintln!("no .jpg, .jpeg or .png images found in {:?}", args.inputs);
+        return Ok(ExitCode::from(1));
+    }
+
     let bar = progress_bar(inputs.files.len(), "images");
-    let summary = segment_files(&pipeline, &inputs.files, &args.out, |_, error| {
+    let summary = segment_files(&pipeline, &inputs, &args.out, |_, error| {
         if let Some(error) = error {
             bar.suspend(|| eprintln!("{error}"));
         }
@@ -41,13 +47,24 @@ pub fn segment(args: SegmentArgs) -> anyhow::Result<ExitCode> {
     .with_context(|| format!("cannot write results to {}", args.out.display()))?;
     bar.finish_and_clear();
 
-    let failed = summary.failed + inputs.missing.len();
     eprintln!(
-        "segmented {} of {} images into {}{}",
+        "segmented {} of {total} inputs into {}{}",
         summary.succeeded,
-        inputs.files.len(),
         args.out.display(),
-        if failed > 0 { format!(", {failed} failed") } else { String::new() }
+        if summary.failed > 0 { format!("; {} failed", summary.failed) } else { String::new() }
     );
-    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if summary.failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Returns a bundled file, or an error that says where it was looked for and
+/// how to choose another file.
+pub fn bundled_or_hint(file: &str, option: &str) -> anyhow::Result<std::path::PathBuf> {
+    let path = bundled(file);
+    if !path.exists() {
+        anyhow::bail!(
+            "bundled file {} not found; set {MODEL_DIR_ENV} to the folder holding it or pass {option}",
+            path.display()
+        );
+    }
+    Ok(path)
 }

@@ -17,6 +17,15 @@ pub enum Task {
     Embedding,
 }
 
+impl std::fmt::Display for Task {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Task::Segmentation => "segmentation",
+            Task::Embedding => "embedding",
+        })
+    }
+}
+
 /// Input size and layout.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InputSpec {
@@ -78,8 +87,10 @@ impl ModelCard {
     pub fn load_for(model: &Path) -> Result<ModelCard, ModelError> {
         let path = card_path(model);
         let text = std::fs::read_to_string(&path)
-            .map_err(|source| ModelError::CardRead { path: path.clone(), source })?;
-        let card: ModelCard = serde_json::from_str(&text)
+            .map_err(|error| ModelError::CardRead { path: path.clone(), error })?;
+        // Editors on Windows often save UTF-8 with a byte-order mark.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let card: ModelCard = serde_json::from_str(text)
             .map_err(|e| ModelError::CardInvalid { path: path.clone(), reason: e.to_string() })?;
         card.check().map_err(|reason| ModelError::CardInvalid { path, reason })?;
         Ok(card)
@@ -87,6 +98,9 @@ impl ModelCard {
 
     /// Checks the card's own consistency, returning the first problem found.
     pub fn check(&self) -> Result<(), String> {
+        if self.name.trim().is_empty() {
+            return Err("name is empty; give the model a name".into());
+        }
         if self.input.layout != "NCHW" {
             return Err(format!("input layout {:?} is not supported; use \"NCHW\"", self.input.layout));
         }
@@ -103,6 +117,10 @@ impl ModelCard {
                 }
                 if self.colours.len() != self.classes.len() {
                     return Err(format!("{} classes but {} colours; give one RGB colour per class", self.classes.len(), self.colours.len()));
+                }
+                let mut seen = std::collections::HashSet::new();
+                if let Some(duplicate) = self.classes.iter().find(|name| !seen.insert(name.as_str())) {
+                    return Err(format!("class {duplicate:?} is listed twice; class names must be unique"));
                 }
                 if self.output.layout != "NCHW" {
                     return Err(format!("segmentation output layout {:?} is not supported; use \"NCHW\"", self.output.layout));

@@ -18,13 +18,13 @@ pub use card::{card_path, InputSpec, ModelCard, Normalisation, OutputSpec, Task}
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// The card file is missing or unreadable.
-    #[error("{path}: cannot read model card: {source}; every model needs a JSON card beside it with the same stem")]
-    CardRead { path: PathBuf, source: std::io::Error },
+    #[error("{path}: cannot read model card: {error}; every model needs a JSON card beside it with the same stem")]
+    CardRead { path: PathBuf, error: std::io::Error },
     /// The card is not valid JSON or is inconsistent.
     #[error("{path}: invalid model card: {reason}")]
     CardInvalid { path: PathBuf, reason: String },
     /// The card describes a different task than the caller needs.
-    #[error("{path}: the card says task {found:?}, but a {expected:?} model is required here")]
+    #[error("{path}: the card gives task {found}, but this option needs a {expected} model")]
     WrongTask { path: PathBuf, expected: Task, found: Task },
     /// The ONNX file could not be parsed or optimised.
     #[error("{path}: cannot load ONNX model: {reason}")]

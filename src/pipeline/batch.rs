@@ -32,8 +32,9 @@ fn is_image_name(path: &Path) -> bool {
 }
 
 /// Expands files and directories (recursively, sorted by path) into input files.
-/// A file named directly is always taken; in directories only JPEG and PNG
-/// names are, and hidden files are ignored.
+/// A file named directly is always taken. In directories only JPEG and PNG
+/// names are taken, hidden files are ignored, and symbolic links to
+/// directories are not followed, so a link loop cannot repeat or hang the walk.
 pub fn collect_inputs(arguments: &[PathBuf]) -> InputList {
     let mut list = InputList::default();
     for argument in arguments {
@@ -61,8 +62,12 @@ fn walk(directory: &Path, list: &mut InputList) {
         if hidden {
             continue;
         }
-        if path.is_dir() {
+        let is_real_directory = path.symlink_metadata().is_ok_and(|m| m.is_dir());
+        if is_real_directory {
             walk(&path, list);
+        } else if path.is_dir() {
+            tracing::debug!(path = %path.display(), "not following a link to a directory");
+            list.skipped += 1;
         } else if is_image_name(&path) {
             list.files.push(path);
         } else {
@@ -80,35 +85,76 @@ pub struct BatchSummary {
     pub failed: usize,
 }
 
-/// Returns an output stem for `input` that no earlier file of the batch used.
-fn unique_stem(input: &Path, used: &mut HashSet<String>) -> String {
+/// Returns the output stems to try for `input`: its file stem, then the stem
+/// with `-2`, `-3` and so on.
+fn candidate_stems(input: &Path) -> impl Iterator<Item = String> {
     let base = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
-    let mut stem = base.clone();
-    let mut suffix = 2;
-    while !used.insert(stem.clone()) {
-        stem = format!("{base}-{suffix}");
-        suffix += 1;
-    }
-    stem
+    std::iter::once(base.clone()).chain((2..).map(move |suffix| format!("{base}-{suffix}")))
 }
 
-/// Segments every file, writing `<stem>.mask.png`, `<stem>.overlay.png` and one
-/// line of `results.jsonl` per file into `out_dir`. `on_file` is called after
-/// each file with its error, if any.
+/// Publishes the mask and overlay under the first stem whose files do not
+/// exist yet, and returns that stem. Existing files are never replaced, so an
+/// earlier run's results (or an input in the output directory) stay intact.
+fn publish(out_dir: &Path, input: &Path, used: &mut HashSet<String>, mask: &[u8], overlay: &[u8]) -> Result<String, PipelineError> {
+    for stem in candidate_stems(input) {
+        if used.contains(&stem) {
+            continue;
+        }
+        let overlay_path = out_dir.join(format!("{stem}.overlay.png"));
+        if overlay_path.symlink_metadata().is_ok() {
+            continue;
+        }
+        if !output::write_new(&out_dir.join(format!("{stem}.mask.png")), mask)? {
+            continue;
+        }
+        used.insert(stem.clone());
+        if !output::write_new(&overlay_path, overlay)? {
+            // Another process took the overlay name after the check above.
+            let error = std::io::Error::new(std::io::ErrorKind::AlreadyExists, "created by another process");
+            return Err(output::OutputError::Write { path: overlay_path, error }.into());
+        }
+        return Ok(stem);
+    }
+    unreachable!("the candidate stems never run out")
+}
+
+/// Creates the output directory, or checks that an existing path is one.
+fn prepare_out_dir(out_dir: &Path) -> Result<(), PipelineError> {
+    let error = |error| PipelineError::Output(output::OutputError::Write { path: out_dir.to_owned(), error });
+    if out_dir.exists() && !out_dir.is_dir() {
+        return Err(error(std::io::Error::other("exists and is not a directory; choose another --out")));
+    }
+    std::fs::create_dir_all(out_dir).map_err(error)?;
+    let removed = output::remove_stale_temporaries(out_dir);
+    if removed > 0 {
+        tracing::info!(directory = %out_dir.display(), removed, "removed temporary files of interrupted runs");
+    }
+    Ok(())
+}
+
+/// Segments every input file, writing `<stem>.mask.png`, `<stem>.overlay.png`
+/// and one line of `results.jsonl` per input into `out_dir`. Inputs that could
+/// not be listed get an error line too. `on_file` is called after each file
+/// with its error, if any.
 pub fn segment_files(
     pipeline: &Pipeline,
-    files: &[PathBuf],
+    inputs: &InputList,
     out_dir: &Path,
     mut on_file: impl FnMut(&Path, Option<&PipelineError>),
 ) -> Result<BatchSummary, PipelineError> {
-    std::fs::create_dir_all(out_dir).map_err(|source| output::OutputError::Write { path: out_dir.to_owned(), source })?;
+    prepare_out_dir(out_dir)?;
     let mut log = ResultsLog::open(&out_dir.join("results.jsonl"))?;
     let mut summary = BatchSummary::default();
     let mut used = HashSet::new();
 
-    for input in files {
-        let stem = unique_stem(input, &mut used);
-        let outcome = segment_one(pipeline, input, out_dir, &stem);
+    for (path, reason) in &inputs.missing {
+        let message = format!("{}: {reason}", path.display());
+        log.append(&json!({ "input": path.display().to_string(), "error": message }))?;
+        summary.failed += 1;
+    }
+
+    for input in &inputs.files {
+        let outcome = segment_one(pipeline, input, out_dir, &mut used);
         let line = match &outcome {
             Ok(line) => line.clone(),
             Err(error) => json!({ "input": input.display().to_string(), "error": error.to_string() }),
@@ -130,7 +176,7 @@ pub fn segment_files(
     Ok(summary)
 }
 
-fn segment_one(pipeline: &Pipeline, input: &Path, out_dir: &Path, stem: &str) -> Result<serde_json::Value, PipelineError> {
+fn segment_one(pipeline: &Pipeline, input: &Path, out_dir: &Path, used: &mut HashSet<String>) -> Result<serde_json::Value, PipelineError> {
     let started = Instant::now();
     let rgb = frame::read_rgb(input)?;
     let decode_ms = started.elapsed().as_secs_f64() * 1e3;
@@ -139,9 +185,10 @@ fn segment_one(pipeline: &Pipeline, input: &Path, out_dir: &Path, stem: &str) ->
 
     let started = Instant::now();
     let card = pipeline.segmenter().card();
-    output::write_mask(&out_dir.join(format!("{stem}.mask.png")), &result.mask)?;
+    let mask_png = output::mask_png(input, &result.mask)?;
     let blended = output::overlay(&rgb, &result.mask, &card.colours, 0.45);
-    output::write_rgb_png(&out_dir.join(format!("{stem}.overlay.png")), &blended)?;
+    let overlay_png = output::rgb_png(input, &blended)?;
+    let stem = publish(out_dir, input, used, &mask_png, &overlay_png)?;
     let write_ms = started.elapsed().as_secs_f64() * 1e3;
 
     let mut timings = serde_json::Map::new();

@@ -51,9 +51,9 @@ pub struct ChosenReference {
     pub index: usize,
     /// Stored name.
     pub name: String,
-    /// Cosine similarity (LRIS) or negative mean histogram distance (GRIS);
-    /// absent for a fixed reference.
-    pub similarity: Option<f32>,
+    /// Cosine similarity to the frame: of the int8 embeddings for LRIS, of the
+    /// unit-L2 colour histograms (at model input size) for GRIS and a fixed reference.
+    pub similarity: f32,
 }
 
 /// Errors from processing one frame or setting up the pipeline.
@@ -136,8 +136,8 @@ impl Pipeline {
         let references = if needs_references { Some(ReferenceSet::open(config.references)?) } else { None };
         let embedder = if needs_embedder {
             let embedder = Model::load(config.embedder, Task::Embedding)?;
-            let bytes = std::fs::read(config.embedder).map_err(|source| {
-                ReferenceError::Open { path: config.embedder.to_owned(), source }
+            let bytes = std::fs::read(config.embedder).map_err(|error| {
+                ReferenceError::Open { path: config.embedder.to_owned(), error }
             })?;
             let dims = embedder.card().output.dimensions.unwrap_or(0);
             if let Some(set) = &references {
@@ -188,21 +188,25 @@ impl Pipeline {
         }
     }
 
-    fn reference(&self, strategy: Strategy, index: usize, similarity: Option<f32>) -> ChosenReference {
+    fn reference(&self, strategy: Strategy, index: usize, similarity: f32) -> ChosenReference {
         let name = self.references.as_ref().map(|r| r.name(index).to_owned()).unwrap_or_default();
         ChosenReference { strategy, index, name, similarity }
     }
 
     /// Chooses the references for a frame (the embedder runs on the raw frame).
-    fn choose_references(&self, rgb: &RgbImage, timings: &mut Timings) -> Result<Vec<ChosenReference>, PipelineError> {
+    fn choose_references(&self, rgb: &RgbImage, resized: &RgbImage, timings: &mut Timings) -> Result<Vec<ChosenReference>, PipelineError> {
         let Some(set) = &self.references else { return Ok(Vec::new()) };
+        let histogram_similarity = |index: usize| {
+            let histogram = colour::rgb_histogram(resized.as_raw());
+            histogram.iter().zip(set.histogram(index)).map(|(a, b)| a * b).sum::<f32>()
+        };
         if let Some(index) = self.fixed_reference {
-            return Ok(vec![self.reference(Strategy::Fixed, index, None)]);
+            return Ok(vec![self.reference(Strategy::Fixed, index, histogram_similarity(index))]);
         }
         let mut chosen = Vec::new();
         if matches!(self.mode, Mode::Gris | Mode::Full) {
             let gris = set.info().gris_index;
-            chosen.push(self.reference(Strategy::Gris, gris, Some(-set.info().gris_mean_distance)));
+            chosen.push(self.reference(Strategy::Gris, gris, histogram_similarity(gris)));
         }
         if matches!(self.mode, Mode::Lris | Mode::Full) {
             if let Some(embedder) = &self.embedder {
@@ -216,7 +220,7 @@ impl Pipeline {
                 let started = Instant::now();
                 let (index, similarity) = set.nearest(&embedding);
                 timings.add("search", started);
-                chosen.push(self.reference(Strategy::Lris, index, Some(similarity)));
+                chosen.push(self.reference(Strategy::Lris, index, similarity));
             }
         }
         Ok(chosen)
@@ -232,7 +236,7 @@ impl Pipeline {
         let resized = frame::resize_rgb(rgb, width, height)?;
         timings.add("resize", started);
 
-        let references = self.choose_references(rgb, &mut timings)?;
+        let references = self.choose_references(rgb, &resized, &mut timings)?;
         let mut inputs = Vec::new();
         if references.is_empty() {
             inputs.push(resized.clone());

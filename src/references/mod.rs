@@ -25,8 +25,8 @@ compile_error!("the reference-set reader maps little-endian data in place");
 #[derive(Debug, thiserror::Error)]
 pub enum ReferenceError {
     /// The file could not be opened or mapped.
-    #[error("{path}: cannot open reference set: {source}")]
-    Open { path: PathBuf, source: std::io::Error },
+    #[error("{path}: cannot open reference set: {error}")]
+    Open { path: PathBuf, error: std::io::Error },
     /// The file is not a reference set of a version this program reads, or is damaged.
     #[error("{path}: invalid reference set: {reason}; rebuild it with `throatseg refs build`")]
     Invalid { path: PathBuf, reason: String },
@@ -34,8 +34,11 @@ pub enum ReferenceError {
     #[error("{path}: reference set does not match the models: {reason}; rebuild it with `throatseg refs build` and the same embedder")]
     Mismatch { path: PathBuf, reason: String },
     /// A reference given by the user does not exist.
-    #[error("reference {given:?} not found: give an index below {count} or a name listed by `throatseg refs info --list`")]
-    UnknownReference { given: String, count: usize },
+    #[error("{path}: reference {given:?} not found; give an index below {count} or a name listed by `throatseg refs info --list`")]
+    UnknownReference { path: PathBuf, given: String, count: usize },
+    /// A name given by the user matches several references.
+    #[error("{path}: reference name {given:?} matches images {matches:?}; give the index instead")]
+    AmbiguousReference { path: PathBuf, given: String, matches: Vec<usize> },
 }
 
 /// Settings stored in the header, as given to `refs build`.
@@ -81,7 +84,12 @@ impl std::fmt::Debug for ReferenceSet {
 impl ReferenceSet {
     /// Opens, maps and validates a reference-set file, including its checksum.
     pub fn open(path: &Path) -> Result<ReferenceSet, ReferenceError> {
-        let open_error = |source| ReferenceError::Open { path: path.to_owned(), source };
+        let open_error = |error| ReferenceError::Open { path: path.to_owned(), error };
+        let meta = std::fs::metadata(path).map_err(open_error)?;
+        if !meta.is_file() {
+            let error = std::io::Error::other("not a regular file; give the path of a .tsrefs file");
+            return Err(ReferenceError::Open { path: path.to_owned(), error });
+        }
         let file = File::open(path).map_err(open_error)?;
         // SAFETY: the file is opened read-only and the mapping is never written.
         // As for any mapped file, the contract is that no other process truncates
@@ -197,10 +205,17 @@ impl ReferenceSet {
             }
         }
         let stem = |name: &str| Path::new(name).file_stem().map(|s| s.to_string_lossy().into_owned());
-        self.names
-            .iter()
-            .position(|name| name == given || stem(name).as_deref() == Some(given))
-            .ok_or(ReferenceError::UnknownReference { given: given.to_owned(), count: self.len() })
+        let exact: Vec<usize> = (0..self.len()).filter(|&i| self.names[i] == given).collect();
+        let matches = if exact.is_empty() {
+            (0..self.len()).filter(|&i| stem(&self.names[i]).as_deref() == Some(given)).collect()
+        } else {
+            exact
+        };
+        match matches.as_slice() {
+            [index] => Ok(*index),
+            [] => Err(ReferenceError::UnknownReference { path: self.path.clone(), given: given.to_owned(), count: self.len() }),
+            _ => Err(ReferenceError::AmbiguousReference { path: self.path.clone(), given: given.to_owned(), matches }),
+        }
     }
 
     /// Checks that embeddings in this set come from the given embedder file.

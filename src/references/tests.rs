@@ -593,7 +593,7 @@ fn resolve_unknown() {
     let (_file, set) = open_valid(&five_image_file());
     for reference in ["zzz", "5", "c.png", ""] {
         match set.resolve(reference) {
-            Err(ReferenceError::UnknownReference { given, count }) => {
+            Err(ReferenceError::UnknownReference { given, count, .. }) => {
                 assert_eq!(given, reference, "the error must repeat the reference given");
                 assert_eq!(count, 5, "the error must give the image count");
             }

@@ -1,17 +1,25 @@
 //! Decoding image files into RGB frames and resizing them.
 
-use std::io::Cursor;
+use std::io::{Cursor, Read};
 use std::path::{Path, PathBuf};
 
 use fast_image_resize::{images::Image, FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbImage};
 
+mod jpeg;
+
 /// Errors from reading an input image.
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
     /// The file could not be read.
-    #[error("{path}: cannot read file: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: cannot read file: {error}")]
+    Read { path: PathBuf, error: std::io::Error },
+    /// The path is a directory, device or pipe, or a link to one.
+    #[error("{path}: not a regular file; give the path of an image file")]
+    NotAFile { path: PathBuf },
+    /// The file or the image it declares is too large to process.
+    #[error("{path}: {reason}; downscale the image before segmenting it")]
+    TooLarge { path: PathBuf, reason: String },
     /// The file has no bytes.
     #[error("{path}: file is empty; re-export or re-copy the image")]
     Empty { path: PathBuf },
@@ -29,42 +37,88 @@ pub enum FrameError {
 /// alpha channel is composited over black (so transparent pixels count as the
 /// dark border they usually are).
 pub fn read_rgb(path: &Path) -> Result<RgbImage, FrameError> {
-    let bytes = std::fs::read(path).map_err(|source| FrameError::Read { path: path.to_owned(), source })?;
+    let read_error = |error| FrameError::Read { path: path.to_owned(), error };
+    let meta = std::fs::metadata(path).map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(FrameError::NotAFile { path: path.to_owned() });
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        let reason = format!("file is {} bytes, more than the limit of {MAX_FILE_BYTES}", meta.len());
+        return Err(FrameError::TooLarge { path: path.to_owned(), reason });
+    }
+    // The length is checked again while reading, in case the file grows.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(read_error)?;
     if bytes.is_empty() {
         return Err(FrameError::Empty { path: path.to_owned() });
     }
-    decode_rgb(&bytes).map_err(|reason| FrameError::Decode { path: path.to_owned(), reason })
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        let reason = format!("file grew past the limit of {MAX_FILE_BYTES} bytes while being read");
+        return Err(FrameError::TooLarge { path: path.to_owned(), reason });
+    }
+    decode_rgb(&bytes).map_err(|error| match error {
+        DecodeError::TooLarge(reason) => FrameError::TooLarge { path: path.to_owned(), reason },
+        DecodeError::Invalid(reason) => FrameError::Decode { path: path.to_owned(), reason },
+    })
+}
+
+/// Largest image file read, in bytes (256 MiB).
+pub const MAX_FILE_BYTES: u64 = 256 << 20;
+
+/// Largest decoded image, in pixels (100 megapixels, about 300 MB as RGB).
+/// A damaged header can claim any size; this bounds the allocation.
+pub const MAX_PIXELS: u64 = 100_000_000;
+
+/// Why bytes could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The image is larger than [`MAX_PIXELS`].
+    TooLarge(String),
+    /// The bytes are not a complete JPEG or PNG image.
+    Invalid(String),
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::TooLarge(reason) | DecodeError::Invalid(reason) => f.write_str(reason),
+        }
+    }
+}
+
+impl DecodeError {
+    /// Returns whether the message contains `text`.
+    pub fn contains(&self, text: &str) -> bool {
+        self.to_string().contains(text)
+    }
 }
 
 /// Decodes JPEG or PNG bytes into packed 8-bit RGB (see [`read_rgb`]).
-pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, String> {
-    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
-    if reader.format() == Some(ImageFormat::Jpeg) && !jpeg_is_complete(bytes) {
-        return Err("JPEG data ends before its end-of-image marker; the file is truncated".into());
+pub fn decode_rgb(bytes: &[u8]) -> Result<RgbImage, DecodeError> {
+    let invalid = |e: image::ImageError| DecodeError::Invalid(e.to_string());
+    let reader = ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| DecodeError::Invalid(e.to_string()))?;
+    if reader.format() == Some(ImageFormat::Jpeg) && !jpeg::is_complete(bytes) {
+        return Err(DecodeError::Invalid("JPEG data ends before its end-of-image marker; the file is truncated".into()));
     }
-    let mut decoder = reader.into_decoder().map_err(|e| e.to_string())?;
-    let orientation = decoder.orientation().map_err(|e| e.to_string())?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| e.to_string())?;
+    let mut decoder = reader.into_decoder().map_err(invalid)?;
+    let (width, height) = decoder.dimensions();
+    if width as u64 * height as u64 > MAX_PIXELS {
+        return Err(DecodeError::TooLarge(format!(
+            "image is {width}x{height} pixels, more than the limit of {MAX_PIXELS}"
+        )));
+    }
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_PIXELS * 8);
+    decoder.set_limits(limits).map_err(invalid)?;
+    let orientation = decoder.orientation().map_err(invalid)?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(invalid)?;
     image.apply_orientation(orientation);
     if image.width() == 0 || image.height() == 0 {
-        return Err("image has zero width or height".into());
+        return Err(DecodeError::Invalid("image has zero width or height".into()));
     }
     Ok(flatten_to_rgb(image))
-}
-
-/// Returns whether a JPEG stream has an end-of-image marker (FF D9) after its
-/// last start-of-scan marker (FF DA).
-///
-/// The JPEG decoder fills a truncated scan with grey instead of failing, which
-/// would segment half an image without a word. Inside entropy-coded data every
-/// FF byte is followed by 00 or a restart marker, so FF D9 after the last scan
-/// header can only be the real end marker. Bytes after that marker are allowed.
-fn jpeg_is_complete(bytes: &[u8]) -> bool {
-    let marker_at = |marker: u8| bytes.windows(2).rposition(|w| w[0] == 0xFF && w[1] == marker);
-    match (marker_at(0xDA), marker_at(0xD9)) {
-        (Some(scan), Some(end)) => end > scan,
-        _ => false,
-    }
 }
 
 fn flatten_to_rgb(image: DynamicImage) -> RgbImage {
