@@ -29,6 +29,9 @@ enum Command {
     /// Build or inspect a reference set.
     #[command(subcommand)]
     Refs(RefsCommand),
+    /// Inspect a model.
+    #[command(subcommand)]
+    Model(ModelCommand),
 }
 
 #[derive(clap::Args, Debug)]
@@ -93,6 +96,22 @@ pub struct EvalArgs {
 }
 
 #[derive(Subcommand, Debug)]
+enum ModelCommand {
+    /// Load a model with tract, check it against its card, and list the
+    /// operators that run (with their input element types).
+    Info(ModelInfoArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ModelInfoArgs {
+    /// ONNX model with its .json card beside it.
+    pub file: PathBuf,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
 enum RefsCommand {
     /// Build a reference set from clean source images.
     Build(RefsBuildArgs),
@@ -146,6 +165,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval(args),
         Command::Refs(RefsCommand::Build(args)) => commands::refs_build(args),
         Command::Refs(RefsCommand::Info(args)) => commands::refs_info(args),
+        Command::Model(ModelCommand::Info(args)) => commands::model_info(args),
     };
     match result {
         Ok(code) => code,

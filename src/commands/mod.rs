@@ -1,12 +1,14 @@
 //! The work behind each subcommand: configuration, progress and exit codes.
 
 mod eval;
+mod model;
 mod refs;
 mod segment;
 
 use std::io::IsTerminal;
 
 pub use eval::eval;
+pub use model::model_info;
 pub use refs::{refs_build, refs_info};
 pub use segment::segment;
 

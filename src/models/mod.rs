@@ -109,6 +109,24 @@ impl Model {
         Ok(Model { card, path: path.to_owned(), plan })
     }
 
+    /// Counts the operators of the optimised network that tract runs, keyed by
+    /// operator name and the element type of its first input (for example
+    /// `Conv (QU8)`), so a user can see which parts run on integer kernels.
+    pub fn operator_summary(&self) -> Vec<(String, usize)> {
+        let model = self.plan.model();
+        let mut counts = std::collections::BTreeMap::<String, usize>::new();
+        for node in model.nodes() {
+            let input_type = node
+                .inputs
+                .first()
+                .and_then(|outlet| model.outlet_fact(*outlet).ok())
+                .map(|fact| format!("{:?}", fact.datum_type))
+                .unwrap_or_else(|| "-".into());
+            *counts.entry(format!("{} ({input_type})", node.op.name())).or_default() += 1;
+        }
+        counts.into_iter().collect()
+    }
+
     /// Returns the model card.
     pub fn card(&self) -> &ModelCard {
         &self.card
