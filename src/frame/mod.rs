@@ -71,7 +71,7 @@ pub const MAX_FILE_BYTES: u64 = 256 << 20;
 /// A damaged header can claim any size; this bounds the allocation.
 pub const MAX_PIXELS: u64 = 100_000_000;
 
-/// Why bytes could not be decoded.
+/// Reason bytes could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DecodeError {
     /// The image is larger than [`MAX_PIXELS`].
@@ -200,11 +200,11 @@ mod tests {
         encoder.set_exif_metadata(EXIF_ROTATE_90.to_vec()).unwrap();
         encoder.write_image(stored.as_raw(), 32, 16, image::ExtendedColorType::Rgb8).unwrap();
 
-        let shown = decode_rgb(&bytes).unwrap();
-        assert_eq!(shown.dimensions(), (16, 32), "rotated image is 16 wide and 32 high");
+        let displayed = decode_rgb(&bytes).unwrap();
+        assert_eq!(displayed.dimensions(), (16, 32), "rotated image is 16 wide and 32 high");
         // Rotating clockwise moves the stored left half to the top.
-        assert!(shown.get_pixel(8, 4)[0] > 150, "top is red: {:?}", shown.get_pixel(8, 4));
-        assert!(shown.get_pixel(8, 28)[2] > 150, "bottom is blue: {:?}", shown.get_pixel(8, 28));
+        assert!(displayed.get_pixel(8, 4)[0] > 150, "top is red: {:?}", displayed.get_pixel(8, 4));
+        assert!(displayed.get_pixel(8, 28)[2] > 150, "bottom is blue: {:?}", displayed.get_pixel(8, 28));
     }
 
     #[test]
