@@ -31,3 +31,15 @@ fn info_rejects_a_file_without_card() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("bare.json: cannot read model card"), "names the missing card: {stderr}");
 }
+
+#[test]
+fn int8_convolutions_run_on_integer_kernels() {
+    let model = common::bundled("polyp-unet-lite0-base-int8.onnx");
+    let output = throatseg(&["model", "info", model.to_str().unwrap(), "--json"]);
+    assert!(output.status.success(), "model info failed: {}", stderr_text(&output));
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let operators = value["operators"].as_object().unwrap();
+    let integer = operators.get("OptMatMul (I8)").and_then(|c| c.as_u64()).unwrap_or(0);
+    assert!(integer >= 59, "all 59 QLinearConv run as int8 matrix products: {operators:?}");
+    assert!(!operators.contains_key("OptMatMul (F32)"), "no convolution falls back to f32: {operators:?}");
+}
