@@ -88,7 +88,7 @@ fn masks_match_independent_count() {
         "--json",
     ]);
 
-    assert_eq!(value["model"], "polyp-unet-lite0", "model name");
+    assert_eq!(value["model"], "polyp-unet-lite0-aug", "model name of the bundled default");
     assert_eq!(value["mode"], "none", "mode");
     assert_eq!(value["images"], IMAGES, "image count");
     assert_eq!(value["failed"], 0, "failed count");

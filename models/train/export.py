@@ -2,13 +2,13 @@
 
 Examples (the bundled models):
     python3 export.py embedder --out ../embedder-lite0.onnx
-    python3 export.py unet --checkpoint runs/polyp-base/best.pt --out ../polyp-unet-lite0.onnx \\
+    python3 export.py unet --checkpoint runs/polyp-base/best.pt --out ../polyp-unet-lite0-base.onnx \\
         --classes background polyp
 U-Net with an int8 copy calibrated on C3 train images:
     python3 export.py unet --checkpoint runs/polyp-cqg/best.pt --out ../polyp-cqg-lite0.onnx \\
         --int8 ../polyp-cqg-lite0-int8.onnx --calibration ../references-c3.list
 Int8 copy of an existing float model (reads its card):
-    python3 export.py quantize --model ../polyp-unet-lite0.onnx --out ../polyp-unet-lite0-int8.onnx \\
+    python3 export.py quantize --model ../polyp-unet-lite0-base.onnx --out ../polyp-unet-lite0-base-int8.onnx \\
         --calibration ../references-c3.list
 
 Class names, input size and training mode default to the run.json that train.py

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 pub const MODEL_DIR_ENV: &str = "THROATSEG_MODEL_DIR";
 
 /// File name of the bundled segmentation model.
-pub const SEGMENTER_FILE: &str = "polyp-unet-lite0.onnx";
+pub const SEGMENTER_FILE: &str = "polyp-unet-lite0-aug.onnx";
 /// File name of the bundled embedder.
 pub const EMBEDDER_FILE: &str = "embedder-lite0.onnx";
 /// File name of the bundled reference set.
