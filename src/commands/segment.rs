@@ -56,7 +56,7 @@ pub fn segment(args: SegmentArgs) -> anyhow::Result<ExitCode> {
     Ok(if summary.failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-/// Returns a bundled file, or an error that says where it was looked for and
+/// Returns a bundled file, or an error that names where it was looked for and
 /// how to choose another file.
 pub fn bundled_or_hint(file: &str, option: &str) -> anyhow::Result<std::path::PathBuf> {
     let path = bundled(file);
