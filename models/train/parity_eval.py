@@ -1,8 +1,8 @@
 """Evaluate a model the way `throatseg eval` does, independently, in Python.
 
 onnxruntime runs the ONNX models and NumPy does the lαβ statistics and transfer.
-the reference choices (GRIS index, int8 LRIS top-1) are read from the same
-.tsrefs file; Pillow does the resizing. Prints one JSON object with the Dice
+The reference choices (GRIS index, int8 LRIS top-1) are read from the same
+.tsrefs file, and Pillow does the resizing. Prints one JSON object with the Dice
 figures and, with --compare, checks them against `throatseg eval --json`.
 
     python3 parity_eval.py --images DIR --masks DIR --model M.onnx \
