@@ -7,6 +7,7 @@
 //! version is segmented by a U-Net run with tract, and the logits are averaged.
 
 pub mod colour;
+pub mod cpu;
 pub mod eval;
 pub mod frame;
 pub mod models;

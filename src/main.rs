@@ -16,6 +16,10 @@ struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
 
+    /// Kernel family for colour and search: auto, scalar, avx2 or neon.
+    #[arg(long, global = true, value_name = "FAMILY", env = throatseg::cpu::SIMD_ENV, default_value = "auto")]
+    simd: String,
+
     #[command(subcommand)]
     command: Command,
 }
@@ -32,16 +36,27 @@ enum Command {
     /// Inspect a model.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Time each stage of a full DCIN frame on one image (median of several runs).
+    Bench(BenchArgs),
 }
 
 #[derive(clap::Args, Debug)]
-pub struct SegmentArgs {
-    /// Image files or directories (searched recursively for .jpg, .jpeg, .png).
-    #[arg(required = true)]
-    pub inputs: Vec<PathBuf>,
-    /// Output directory (created if missing).
+pub struct BenchArgs {
+    /// Image file (JPEG or PNG).
+    pub image: PathBuf,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
+    /// Runs per stage; the median is reported.
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub runs: u32,
+    /// Print one JSON object of milliseconds instead of text.
     #[arg(long)]
-    pub out: PathBuf,
+    pub json: bool,
+}
+
+/// Options that set up the segmentation pipeline, shared by segment, eval and bench.
+#[derive(clap::Args, Debug)]
+pub struct PipelineArgs {
     /// Colour normalisation before segmentation.
     #[arg(long, value_enum, default_value_t = Mode::Full)]
     pub mode: Mode,
@@ -57,6 +72,18 @@ pub struct SegmentArgs {
     /// Reference set; default: the bundled set.
     #[arg(long, value_name = "FILE")]
     pub refs: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SegmentArgs {
+    /// Image files or directories (searched recursively for .jpg, .jpeg, .png).
+    #[arg(required = true)]
+    pub inputs: Vec<PathBuf>,
+    /// Output directory (created if missing).
+    #[arg(long)]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -72,21 +99,8 @@ pub struct EvalArgs {
     /// COCO JSON file with polygon annotations; categories match classes by name.
     #[arg(long, value_name = "FILE")]
     pub coco: Option<PathBuf>,
-    /// Colour normalisation before segmentation.
-    #[arg(long, value_enum, default_value_t = Mode::Full)]
-    pub mode: Mode,
-    /// Normalise to this one reference (index, or name as listed by `refs info --list`) instead of selecting.
-    #[arg(long, value_name = "ID", conflicts_with = "mode")]
-    pub reference: Option<String>,
-    /// Segmentation model (ONNX with its .json card); default: the bundled model.
-    #[arg(long, value_name = "FILE")]
-    pub model: Option<PathBuf>,
-    /// Embedder model for LRIS (ONNX with its .json card); default: the bundled embedder.
-    #[arg(long, value_name = "FILE")]
-    pub embedder: Option<PathBuf>,
-    /// Reference set; default: the bundled set.
-    #[arg(long, value_name = "FILE")]
-    pub refs: Option<PathBuf>,
+    #[command(flatten)]
+    pub pipeline: PipelineArgs,
     /// Write per-image Dice (×100) to this CSV file (replaced atomically).
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
@@ -160,12 +174,17 @@ pub struct RefsInfoArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     commands::init_logging(cli.verbose);
+    if let Err(error) = throatseg::cpu::Simd::parse(&cli.simd).and_then(throatseg::cpu::init) {
+        eprintln!("error: --simd or {}: {error}", throatseg::cpu::SIMD_ENV);
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Command::Segment(args) => commands::segment(args),
         Command::Eval(args) => commands::eval(args),
         Command::Refs(RefsCommand::Build(args)) => commands::refs_build(args),
         Command::Refs(RefsCommand::Info(args)) => commands::refs_info(args),
         Command::Model(ModelCommand::Info(args)) => commands::model_info(args),
+        Command::Bench(args) => commands::bench(args),
     };
     match result {
         Ok(code) => code,

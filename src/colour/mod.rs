@@ -3,12 +3,21 @@
 //!
 //! Reinhard et al., "Color transfer between images", IEEE Computer Graphics and
 //! Applications 21(5), 2001, defines the colour space and the transfer. The
-//! kernels work on packed u8 RGB and are reached through [`ColourKernels`], so a
-//! SIMD implementation can replace the scalar one without touching callers.
+//! kernels work on packed u8 RGB and are reached through [`ColourKernels`]: the
+//! scalar table always exists, and the SIMD table for the family chosen in
+//! [`crate::cpu`] replaces it.
 
+mod approx;
+#[cfg(target_arch = "x86_64")]
+mod avx2;
 mod histogram;
 mod lab;
+mod moments;
+#[cfg(target_arch = "aarch64")]
+mod neon;
 mod scalar;
+
+use crate::cpu::{self, Simd};
 
 pub use histogram::{rgb_histogram, HISTOGRAM_BINS};
 pub use lab::{LabStats, Transfer};
@@ -63,17 +72,49 @@ pub struct ColourKernels {
     pub transfer: fn(src: &[u8], dst: &mut [u8], transfer: &Transfer),
 }
 
+/// The LMS floor as the f32 kernels use it.
+pub(crate) const LMS_FLOOR_F32: f32 = lab::LMS_FLOOR as f32;
+
 static SCALAR: ColourKernels = ColourKernels {
     name: "scalar",
     lab_sums: scalar::lab_sums,
     transfer: scalar::transfer,
 };
 
-/// Returns the colour kernels for this CPU.
-///
-/// NOTE: only the scalar kernels exist so far; SIMD versions plug in here.
+#[cfg(target_arch = "x86_64")]
+static AVX2: ColourKernels = ColourKernels {
+    name: "avx2",
+    lab_sums: avx2::lab_sums,
+    transfer: avx2::transfer,
+};
+
+#[cfg(target_arch = "aarch64")]
+static NEON: ColourKernels = ColourKernels {
+    name: "neon",
+    lab_sums: neon::lab_sums,
+    transfer: neon::transfer,
+};
+
+/// Returns the colour kernels of a family, or `None` when this CPU cannot run it.
+pub fn kernels_for(family: Simd) -> Option<&'static ColourKernels> {
+    if !cpu::available().contains(&family) {
+        return None;
+    }
+    match family {
+        Simd::Scalar => Some(&SCALAR),
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx2 => Some(&AVX2),
+        #[cfg(target_arch = "aarch64")]
+        Simd::Neon => Some(&NEON),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
+}
+
+/// Returns the colour kernels of the family in use (see [`crate::cpu::active`]).
 pub fn kernels() -> &'static ColourKernels {
-    &SCALAR
+    static ACTIVE: std::sync::OnceLock<&'static ColourKernels> = std::sync::OnceLock::new();
+    ACTIVE.get_or_init(|| kernels_for(cpu::active()).unwrap_or(&SCALAR))
 }
 
 /// Computes the lαβ mean and standard deviation of an image.
@@ -82,7 +123,11 @@ pub fn kernels() -> &'static ColourKernels {
 /// almost black or almost white frame), every pixel counts instead, so the
 /// statistics stay defined.
 pub fn lab_stats(rgb: &[u8], filter: PixelFilter) -> LabStats {
-    let kernels = kernels();
+    lab_stats_with(kernels(), rgb, filter)
+}
+
+/// Computes the lαβ statistics with the given kernels (see [`lab_stats`]).
+pub fn lab_stats_with(kernels: &ColourKernels, rgb: &[u8], filter: PixelFilter) -> LabStats {
     let pixels = (rgb.len() / 3) as u64;
     let mut sums = (kernels.lab_sums)(rgb, filter);
     if (sums.count as f64) < MIN_COUNTED_FRACTION * pixels as f64 || sums.count == 0 {
@@ -105,11 +150,16 @@ pub fn lab_stats(rgb: &[u8], filter: PixelFilter) -> LabStats {
 /// Minimum share of pixels that must pass the filter for it to apply.
 pub const MIN_COUNTED_FRACTION: f64 = 0.01;
 
+/// Transfers packed RGB pixels `src` from the statistics `from` to the
+/// statistics `to`, writing `dst` (same length).
+pub fn transfer(src: &[u8], dst: &mut [u8], from: &LabStats, to: &LabStats) {
+    (kernels().transfer)(src, dst, &Transfer::new(from, to));
+}
+
 /// Transfers packed RGB pixels from the statistics `from` to the statistics `to`, in place.
 pub fn transfer_in_place(rgb: &mut [u8], from: &LabStats, to: &LabStats) {
-    let transfer = Transfer::new(from, to);
     let source = rgb.to_vec();
-    (kernels().transfer)(&source, rgb, &transfer);
+    transfer(&source, rgb, from, to);
 }
 
 #[cfg(test)]

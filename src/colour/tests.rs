@@ -186,7 +186,7 @@ fn assert_stats_close(actual: &LabStats, expected: &LabStats, tolerance: f32, co
 fn lab_sums_match_naive() {
     let rgb = random_image(1, 1000, FULL_RANGE);
     let everything = PixelFilter { dark_below: 0, bright_from: 255 };
-    let sums = (kernels().lab_sums)(&rgb, everything);
+    let sums = (SCALAR.lab_sums)(&rgb, everything);
 
     let counted: Vec<&[u8]> = rgb.chunks_exact(3).filter(|p| p.iter().any(|&v| v < 255)).collect();
     assert_eq!(sums.count, counted.len() as u64, "lab_sums counted the wrong number of pixels");
@@ -211,7 +211,7 @@ fn transfer_matches_naive_on_random_images() {
     for seed in 10..14 {
         let rgb = random_image(seed, 4096, FULL_RANGE);
         let mut output = vec![0u8; rgb.len()];
-        (kernels().transfer)(&rgb, &mut output, &Transfer::new(&from, &to));
+        (SCALAR.transfer)(&rgb, &mut output, &Transfer::new(&from, &to));
         let expected = naive_transfer(&rgb, &from, &to);
         let difference = max_difference(&output, &expected);
         assert!(difference <= 1, "seed {seed}: kernel transfer differs from the naive one by {difference} code values");
@@ -362,9 +362,12 @@ fn filter_ignores_black_border() {
     let black_share = 1.0 - (20.0 * 20.0) / (80.0 * 80.0);
     assert!(black_share > 0.9, "the fixture border covers only {black_share} of the frame");
 
-    let framed = lab_stats(&frame, filter);
-    assert_stats_close(&framed, &lab_stats(&tissue, filter), 1e-6, "framed tissue against tissue alone");
-    assert_stats_close(&framed, &naive_stats(&tissue), 1e-5, "framed tissue against naive tissue statistics");
+    for (kernels, tolerance) in every_family() {
+        let framed = lab_stats_with(kernels, &frame, filter);
+        let alone = lab_stats_with(kernels, &tissue, filter);
+        assert_stats_close(&framed, &alone, tolerance, &format!("{}: framed tissue against tissue alone", kernels.name));
+        assert_stats_close(&framed, &naive_stats(&tissue), 1e-5, &format!("{}: framed tissue against naive statistics", kernels.name));
+    }
 }
 
 #[test]
@@ -393,12 +396,14 @@ fn filter_counts_boundary_values() {
 #[test]
 fn all_black_frame_falls_back_to_all_pixels() {
     let rgb = vec![0u8; 64 * 64 * 3];
-    let stats = lab_stats(&rgb, PixelFilter::default());
-
-    let finite = stats.mean.iter().chain(&stats.std).all(|v| v.is_finite());
-    assert!(finite, "statistics of an all-black frame are not finite: {stats:?}");
-    // Black LMS is floored to 1, whose log10 is 0 in every channel.
-    assert_stats_close(&stats, &LabStats { mean: [0.0; 3], std: [0.0; 3] }, 1e-6, "statistics of an all-black frame");
+    for (kernels, _) in every_family() {
+        let stats = lab_stats_with(kernels, &rgb, PixelFilter::default());
+        let finite = stats.mean.iter().chain(&stats.std).all(|v| v.is_finite());
+        assert!(finite, "{}: statistics of an all-black frame are not finite: {stats:?}", kernels.name);
+        // Black LMS is floored to 1, whose log10 is 0 in every channel.
+        let zero = LabStats { mean: [0.0; 3], std: [0.0; 3] };
+        assert_stats_close(&stats, &zero, 1e-6, &format!("{}: statistics of an all-black frame", kernels.name));
+    }
 }
 
 #[test]
@@ -528,3 +533,132 @@ fn lab_matrix_matches_paper() {
     assert_eq!(RGB_TO_LMS, NAIVE_RGB_TO_LMS, "RGB to LMS matrix differs from Reinhard et al. (2001)");
 }
 
+
+/// Pixel counts that leave every possible remainder after whole SIMD steps.
+const AWKWARD_WIDTHS: [usize; 14] = [1, 2, 7, 9, 15, 16, 17, 31, 33, 47, 48, 49, 65, 1031];
+
+/// Returns every kernel family this CPU runs with the tolerance its statistics
+/// meet: f64 sums for the scalar one, f32 lanes and polynomial log2 for SIMD.
+fn every_family() -> Vec<(&'static ColourKernels, f32)> {
+    let mut families = vec![(&SCALAR, 1e-6)];
+    families.extend(simd_families().into_iter().map(|(_, kernels)| (kernels, 2e-5)));
+    families
+}
+
+/// Returns the SIMD kernel families this CPU runs, without the scalar reference.
+fn simd_families() -> Vec<(Simd, &'static ColourKernels)> {
+    cpu::available()
+        .into_iter()
+        .filter(|&family| family != Simd::Scalar)
+        .filter_map(|family| kernels_for(family).map(|kernels| (family, kernels)))
+        .collect()
+}
+
+/// Statistics that move colours by a visible amount in every channel.
+fn shifting_stats() -> (LabStats, LabStats) {
+    let from = LabStats { mean: [4.1, -0.05, 0.02], std: [0.12, 0.03, 0.015] };
+    let to = LabStats { mean: [4.3, -0.02, 0.05], std: [0.2, 0.05, 0.01] };
+    (from, to)
+}
+
+#[test]
+fn simd_transfer_matches_scalar_on_awkward_widths() {
+    let (from, to) = shifting_stats();
+    let transfer = Transfer::new(&from, &to);
+    for (family, kernels) in simd_families() {
+        for (seed, &pixels) in AWKWARD_WIDTHS.iter().enumerate() {
+            let src = random_image(seed as u64 + 10, pixels, FULL_RANGE);
+            let mut expected = vec![0; src.len()];
+            let mut actual = vec![0; src.len()];
+            (SCALAR.transfer)(&src, &mut expected, &transfer);
+            (kernels.transfer)(&src, &mut actual, &transfer);
+            let difference = max_difference(&actual, &expected);
+            assert!(difference <= 1, "{family:?}, {pixels} pixels: {difference} code values from scalar");
+            // Off-by-one values come only from rounding next to .5, so they stay rare.
+            let mismatched = actual.iter().zip(&expected).filter(|(a, b)| a != b).count();
+            assert!(mismatched * 100 <= actual.len().max(100), "{family:?}, {pixels} pixels: {mismatched} values differ");
+        }
+    }
+}
+
+#[test]
+fn simd_transfer_matches_scalar_on_every_colour_ramp() {
+    // Every value of each channel with the others held at several levels,
+    // including pure black and white, where the LMS floor and clamping act.
+    let mut src = Vec::new();
+    for level in [0u8, 1, 17, 128, 254, 255] {
+        for value in 0..=255u8 {
+            src.extend_from_slice(&[value, level, level, level, value, level, level, level, value]);
+        }
+    }
+    let (from, to) = shifting_stats();
+    for (from, to) in [(from, to), (to, from)] {
+        let transfer = Transfer::new(&from, &to);
+        for (family, kernels) in simd_families() {
+            let mut expected = vec![0; src.len()];
+            let mut actual = vec![0; src.len()];
+            (SCALAR.transfer)(&src, &mut expected, &transfer);
+            (kernels.transfer)(&src, &mut actual, &transfer);
+            let difference = max_difference(&actual, &expected);
+            assert!(difference <= 1, "{family:?}: {difference} code values from scalar");
+        }
+    }
+}
+
+#[test]
+fn simd_lab_sums_match_scalar_on_awkward_widths() {
+    let filter = PixelFilter::default();
+    for (family, kernels) in simd_families() {
+        for (seed, &pixels) in AWKWARD_WIDTHS.iter().enumerate() {
+            let rgb = random_image(seed as u64 + 40, pixels, FULL_RANGE);
+            let expected = (SCALAR.lab_sums)(&rgb, filter);
+            let actual = (kernels.lab_sums)(&rgb, filter);
+            assert_eq!(actual.count, expected.count, "{family:?}, {pixels} pixels: counted pixels differ");
+            for c in 0..3 {
+                let scale = expected.count.max(1) as f64;
+                let sum_error = (actual.sum[c] - expected.sum[c]).abs() / scale;
+                let square_error = (actual.sum_squares[c] - expected.sum_squares[c]).abs() / scale;
+                assert!(sum_error < 1e-5, "{family:?}, {pixels} pixels: channel {c} sum off by {sum_error} per pixel");
+                assert!(square_error < 1e-4, "{family:?}, {pixels} pixels: channel {c} squares off by {square_error} per pixel");
+            }
+        }
+    }
+}
+
+#[test]
+fn simd_lab_stats_match_scalar_on_large_image() {
+    // Long enough to cross several f32-to-f64 flushes of the lane sums.
+    let rgb = random_image(77, 768 * 512, MID_TONE);
+    let filter = PixelFilter::default();
+    let expected = lab_stats_with(&SCALAR, &rgb, filter);
+    for (family, kernels) in simd_families() {
+        let actual = lab_stats_with(kernels, &rgb, filter);
+        assert_stats_close(&actual, &expected, 2e-5, &format!("{family:?}"));
+    }
+}
+
+#[test]
+fn simd_filter_matches_scalar_at_boundaries() {
+    // Pixels on both sides of each threshold, in every channel position.
+    let filter = PixelFilter { dark_below: 16, bright_from: 250 };
+    let mut rgb = Vec::new();
+    for value in [0u8, 15, 16, 17, 128, 248, 249, 250, 251, 255] {
+        for position in 0..3 {
+            let mut pixel = [value; 3];
+            pixel[position] = 128;
+            rgb.extend_from_slice(&pixel);
+            rgb.extend_from_slice(&[value; 3]);
+        }
+    }
+    let expected = (SCALAR.lab_sums)(&rgb, filter);
+    for (family, kernels) in simd_families() {
+        assert_eq!((kernels.lab_sums)(&rgb, filter).count, expected.count, "{family:?}");
+    }
+}
+
+#[test]
+fn kernels_for_unavailable_family_is_none() {
+    for family in [Simd::Avx2, Simd::Neon] {
+        assert_eq!(kernels_for(family).is_some(), cpu::available().contains(&family), "{family:?}");
+    }
+}

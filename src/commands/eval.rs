@@ -6,25 +6,14 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use throatseg::eval::report::{self, ImageRow, RunInfo};
 use throatseg::eval::{evaluate_image, CocoSet, Confusion, GroundTruth};
-use throatseg::models::{bundled, EMBEDDER_FILE, REFERENCES_FILE, SEGMENTER_FILE};
 use throatseg::output::write_atomic;
-use throatseg::pipeline::{collect_inputs, Pipeline, PipelineConfig};
+use throatseg::pipeline::collect_inputs;
 
-use super::progress_bar;
+use super::{load_pipeline, progress_bar};
 use crate::EvalArgs;
 
 pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let model = args.model.unwrap_or_else(|| bundled(SEGMENTER_FILE));
-    let embedder = args.embedder.unwrap_or_else(|| bundled(EMBEDDER_FILE));
-    let references = args.refs.unwrap_or_else(|| bundled(REFERENCES_FILE));
-    let config = PipelineConfig {
-        model: &model,
-        embedder: &embedder,
-        references: &references,
-        mode: args.mode,
-        fixed_reference: args.reference.as_deref(),
-    };
-    let pipeline = Pipeline::load(&config).context("cannot set up the pipeline")?;
+    let pipeline = load_pipeline(&args.pipeline)?;
     let card = pipeline.segmenter().card();
 
     let truth = ground_truth(args.masks.as_deref(), args.coco.as_deref(), &card.classes)?;
@@ -65,7 +54,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let info = RunInfo {
         model: &card.name,
         mode: pipeline.mode_name(),
-        reference: args.reference.as_deref(),
+        reference: args.pipeline.reference.as_deref(),
         model_size: (card.input.width, card.input.height),
         classes: &card.classes,
         images: evaluated,

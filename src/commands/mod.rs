@@ -1,5 +1,6 @@
 //! The work behind each subcommand: configuration, progress and exit codes.
 
+mod bench;
 mod eval;
 mod model;
 mod refs;
@@ -7,6 +8,13 @@ mod segment;
 
 use std::io::IsTerminal;
 
+use anyhow::Context;
+use throatseg::models::{bundled, EMBEDDER_FILE, REFERENCES_FILE, SEGMENTER_FILE};
+use throatseg::pipeline::{Pipeline, PipelineConfig};
+
+use crate::PipelineArgs;
+
+pub use bench::bench;
 pub use eval::eval;
 pub use model::model_info;
 pub use refs::{refs_build, refs_info};
@@ -39,4 +47,19 @@ pub fn progress_bar(length: usize, what: &str) -> indicatif::ProgressBar {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
     }
     bar
+}
+
+/// Loads the pipeline from the shared options, with the bundled files as defaults.
+pub fn load_pipeline(args: &PipelineArgs) -> anyhow::Result<Pipeline> {
+    let model = args.model.clone().map_or_else(|| segment::bundled_or_hint(SEGMENTER_FILE, "--model"), Ok)?;
+    let embedder = args.embedder.clone().unwrap_or_else(|| bundled(EMBEDDER_FILE));
+    let references = args.refs.clone().unwrap_or_else(|| bundled(REFERENCES_FILE));
+    let config = PipelineConfig {
+        model: &model,
+        embedder: &embedder,
+        references: &references,
+        mode: args.mode,
+        fixed_reference: args.reference.as_deref(),
+    };
+    Pipeline::load(&config).context("cannot set up the pipeline")
 }

@@ -3,24 +3,14 @@
 use std::process::ExitCode;
 
 use anyhow::Context;
-use throatseg::models::{bundled, EMBEDDER_FILE, MODEL_DIR_ENV, REFERENCES_FILE, SEGMENTER_FILE};
-use throatseg::pipeline::{collect_inputs, segment_files, Pipeline, PipelineConfig};
+use throatseg::models::{bundled, MODEL_DIR_ENV};
+use throatseg::pipeline::{collect_inputs, segment_files};
 
-use super::progress_bar;
+use super::{load_pipeline, progress_bar};
 use crate::SegmentArgs;
 
 pub fn segment(args: SegmentArgs) -> anyhow::Result<ExitCode> {
-    let model = args.model.map_or_else(|| bundled_or_hint(SEGMENTER_FILE, "--model"), Ok)?;
-    let embedder = args.embedder.unwrap_or_else(|| bundled(EMBEDDER_FILE));
-    let references = args.refs.unwrap_or_else(|| bundled(REFERENCES_FILE));
-    let config = PipelineConfig {
-        model: &model,
-        embedder: &embedder,
-        references: &references,
-        mode: args.mode,
-        fixed_reference: args.reference.as_deref(),
-    };
-    let pipeline = Pipeline::load(&config).context("cannot set up the pipeline")?;
+    let pipeline = load_pipeline(&args.pipeline)?;
 
     let inputs = collect_inputs(&args.inputs);
     for (path, reason) in &inputs.missing {

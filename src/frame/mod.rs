@@ -88,6 +88,8 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
+impl std::error::Error for DecodeError {}
+
 impl DecodeError {
     /// Returns whether the message contains `text`.
     pub fn contains(&self, text: &str) -> bool {

@@ -247,10 +247,10 @@ impl Pipeline {
             for reference in &references {
                 let started = Instant::now();
                 let target: LabStats = self.references.as_ref().map(|r| r.stats(reference.index)).unwrap_or(own);
-                let mut normalised = resized.clone();
-                colour::transfer_in_place(&mut normalised, &own, &target);
+                let mut normalised = vec![0u8; resized.as_raw().len()];
+                colour::transfer(resized.as_raw(), &mut normalised, &own, &target);
                 timings.add("transfer", started);
-                inputs.push(normalised);
+                inputs.push(RgbImage::from_raw(width, height, normalised).expect("buffer sized for the image"));
             }
         }
 

@@ -3,7 +3,8 @@
 use crate::colour::{LabStats, PixelFilter, HISTOGRAM_BINS};
 
 use super::format::*;
-use super::select::{gris_medoid, quantise, Medoid};
+use super::medoid::{gris_medoid, Medoid};
+use super::select::quantise;
 
 /// Measurements of one source image.
 #[derive(Clone, Debug)]

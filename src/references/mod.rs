@@ -2,8 +2,10 @@
 //! embeddings of the clean source images, in one memory-mapped file.
 
 mod build;
-mod measure;
 mod format;
+pub mod kernels;
+mod measure;
+mod medoid;
 mod select;
 
 use std::fs::File;
@@ -16,7 +18,8 @@ use format::*;
 
 pub use build::{build_reference_file, BuildSettings, SourceImage};
 pub use measure::measure_image;
-pub use select::{gris_medoid, quantise, Medoid};
+pub use medoid::{gris_medoid, Medoid};
+pub use select::{nearest, quantise};
 
 #[cfg(not(target_endian = "little"))]
 compile_error!("the reference-set reader maps little-endian data in place");

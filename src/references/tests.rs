@@ -367,7 +367,8 @@ fn gris_reports_progress() {
     let rows = [two_bin_histogram(0.1), two_bin_histogram(0.2), two_bin_histogram(0.3)];
     let mut reported = Vec::new();
     gris_medoid(&rows.concat(), HISTOGRAM_BINS, |done| reported.push(done));
-    assert_eq!(reported, [1, 2, 3], "progress must count finished rows");
+    assert_eq!(reported.last(), Some(&3), "progress must end at the number of rows");
+    assert!(reported.windows(2).all(|w| w[0] <= w[1]), "progress went backwards: {reported:?}");
 }
 
 /// Builds a set whose embeddings are the given vectors.
