@@ -33,7 +33,7 @@ impl Values {
     }
 }
 
-/// A reddish mid-tone frame of 768×512 pixels with some dark and bright pixels.
+/// Generates a reddish mid-tone frame of 768×512 pixels with some dark and bright pixels.
 fn frame() -> Vec<u8> {
     let mut values = Values(7);
     (0..768 * 512).flat_map(|_| [values.byte_in(5, 255), values.byte_in(0, 200), values.byte_in(0, 190)]).collect()

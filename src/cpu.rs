@@ -1,5 +1,5 @@
-//! Which SIMD kernel family runs: detected once at start-up, or forced by the
-//! `--simd` flag or the `THROATSEG_SIMD` environment variable, so tests and
+//! Selection of the SIMD kernel family. It is detected once at start-up, or forced
+//! by the `--simd` flag or the `THROATSEG_SIMD` environment variable, so tests and
 //! QEMU runs can exercise every family on one machine.
 
 use std::sync::OnceLock;

@@ -1,8 +1,8 @@
 //! AVX2 and FMA colour kernels for x86_64: sixteen pixels per step, the
 //! remaining pixels handed to the scalar kernels.
 //!
-//! Both kernels use the polynomial log2 and exp2 of `approx.rs`; the sums are
-//! kept in f32 lanes for a few thousand pixels at a time and then added in f64.
+//! Both kernels use the polynomial log2 and exp2 of `approx.rs`. The sums are
+//! kept in f32 lanes for a few thousand pixels at a time, then added in f64.
 
 use std::arch::x86_64::*;
 

@@ -3,7 +3,7 @@
 //!
 //! ‖a − b‖² = ‖a‖² + ‖b‖² − 2·a·b, so the N² distances need one pass of dot
 //! products, which vectorise well. Tiles of 4 × 4 rows reuse each loaded lane
-//! four times; the same tile code is compiled for AVX2 on x86_64 and for the
+//! four times. The same tile code is compiled for AVX2 on x86_64 and for the
 //! base instruction set elsewhere (aarch64 always has Advanced SIMD).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
