@@ -84,6 +84,30 @@ pub fn has_dotprod() -> bool {
     }
 }
 
+/// Clears the upper halves of the x86 vector registers (`vzeroupper`).
+///
+/// tract's hand-written AVX and AVX-512 kernels return with the upper register
+/// halves still in use. On Intel CPUs every SSE instruction that runs after
+/// that (the scalar kernels, libm, parts of image decoding) then waits on a
+/// merge with those halves: the scalar colour statistics ran 28 times slower
+/// right after an embedder pass than right after a segmenter pass. Call this
+/// after each tract run. It does nothing on other architectures or CPUs
+/// without AVX.
+#[inline]
+pub fn clear_upper_vector_state() {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX, which `vzeroupper` needs.
+        unsafe { zero_upper() }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+unsafe fn zero_upper() {
+    std::arch::x86_64::_mm256_zeroupper();
+}
+
 static ACTIVE: OnceLock<Simd> = OnceLock::new();
 
 /// Fixes the kernel family for this process: `None` picks the best available.

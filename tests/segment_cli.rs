@@ -295,9 +295,9 @@ fn concurrent_runs_keep_every_line() {
     let out = tempfile::tempdir().unwrap();
     let images: Vec<PathBuf> = common::polypgen_split("C3", "test").into_iter().take(8).map(|(image, _)| image).collect();
     let spawn = |part: &[PathBuf]| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_throatseg"));
+        let mut command = common::throatseg_command();
         command.arg("segment").args(part).args(["--out", out.path().to_str().unwrap(), "--mode", "none"]);
-        command.env("THROATSEG_MODEL_DIR", common::models_dir()).spawn().expect("throatseg starts")
+        command.spawn().expect("throatseg starts")
     };
     let mut first = spawn(&images[..4]);
     let mut second = spawn(&images[4..]);

@@ -4,9 +4,11 @@
 # docs/study/. Run from the repository root after `cargo build --release`:
 #   models/train/study_eval.sh MODEL_STEM [CENTRES]
 # e.g. models/train/study_eval.sh polyp-unet-lite0-cqg "C3 C1 C2 C4 C5"
+# THROATSEG_BIN names another binary (default ./target/release/throatseg).
 set -euo pipefail
 stem=$1
 centres=${2:-"C3 C1 C2 C4 C5"}
+bin=${THROATSEG_BIN:-./target/release/throatseg}
 data=${THROATSEG_DATA:-../shared/data}/polypgen
 sets=$(mktemp -d)
 trap 'rm -rf "$sets"' EXIT
@@ -22,7 +24,7 @@ for centre in $centres; do
         done
     for mode in none gris lris full; do
         out="docs/study/$stem-$centre-$mode.json"
-        ./target/release/throatseg eval --images "$sets/$centre/images" --masks "$sets/$centre/masks" \
+        "$bin" eval --images "$sets/$centre/images" --masks "$sets/$centre/masks" \
             --model "models/$stem.onnx" --mode "$mode" --json > "$out.tmp"
         mv "$out.tmp" "$out"
         echo "$stem $centre $mode: $(python3 -c "import json,sys; d=json.load(open('$out')); print(d['macro_dice'], d['foreground_dice'])")"

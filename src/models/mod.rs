@@ -161,7 +161,9 @@ impl Model {
 
     /// Runs the model on a prepared input tensor and returns the flat f32 output.
     pub fn run_tensor(&self, input: Tensor) -> Result<Vec<f32>, ModelError> {
-        let outputs = self.plan.run(tvec!(input.into())).map_err(|e| self.run_error(format!("{e:#}")))?;
+        let outputs = self.plan.run(tvec!(input.into()));
+        crate::cpu::clear_upper_vector_state();
+        let outputs = outputs.map_err(|e| self.run_error(format!("{e:#}")))?;
         let view = outputs[0].to_plain_array_view::<f32>().map_err(|e| self.run_error(e.to_string()))?;
         Ok(view.iter().copied().collect())
     }

@@ -34,14 +34,30 @@ pub fn bundled(name: &str) -> PathBuf {
     models_dir().join(name)
 }
 
+/// Environment variable naming a program that runs the binary under test, for
+/// example `qemu-aarch64` when the tests of an ARM build run on an x86 host
+/// without binfmt_misc (see cross/env.sh).
+pub const RUNNER_ENV: &str = "THROATSEG_TEST_RUNNER";
+
+/// Returns a command that starts the throatseg binary (through the runner, if
+/// one is set) with the bundled models.
+pub fn throatseg_command() -> Command {
+    let binary = env!("CARGO_BIN_EXE_throatseg");
+    let mut command = match std::env::var_os(RUNNER_ENV).filter(|runner| !runner.is_empty()) {
+        Some(runner) => {
+            let mut command = Command::new(runner);
+            command.arg(binary);
+            command
+        }
+        None => Command::new(binary),
+    };
+    command.env("THROATSEG_MODEL_DIR", models_dir()).env_remove("RUST_LOG");
+    command
+}
+
 /// Runs the throatseg binary with the bundled models.
 pub fn throatseg(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_throatseg"))
-        .args(args)
-        .env("THROATSEG_MODEL_DIR", models_dir())
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("the throatseg binary runs")
+    throatseg_command().args(args).output().expect("the throatseg binary runs")
 }
 
 /// Returns stderr as text.
