@@ -74,8 +74,8 @@ pub struct PipelineArgs {
     #[arg(long, value_name = "FILE")]
     pub refs: Option<PathBuf>,
     /// Colour space of the statistics and the transfer: lalphabeta (Reinhard's
-    /// lαβ) or lab (8-bit CIE L*a*b* as OpenCV encodes it, for results
-    /// comparable with OpenCV-based Lab transfer; needs a version-2 reference set).
+    /// lαβ) or lab (8-bit CIE L*a*b* as OpenCV encodes it). Use lab to compare
+    /// with OpenCV-based Lab transfer. It needs a reference set of format version 2.
     #[arg(long, value_enum, value_name = "SPACE", default_value_t = ColourSpace::LAlphaBeta)]
     pub colour_space: ColourSpace,
 }

@@ -56,6 +56,9 @@ const INVERSE_GAMMA_SHIFT: u32 = 12;
 const F_INVERSE_MIN: i32 = -BACK_ONE / 2;
 const F_INVERSE_LEN: usize = (BACK_ONE * 5 / 2) as usize;
 
+/// The f(t) table entry whose value OpenCV rounds down (index, value).
+const CUBE_ROOT_FIX: (usize, i32) = (324, 17745);
+
 /// CIE constants: the linear segment of f(t) below t = (6/29)³.
 const EPSILON: f32 = 216.0 / 24389.0;
 const KAPPA_SLOPE: f32 = 841.0 / 108.0;
@@ -112,13 +115,20 @@ impl Tables {
 
         let step = 1.0f32 / (255 * LINEAR_SCALE) as f32;
         let f_one = (1u32 << F_SHIFT) as f32;
-        let f = (0..F_TABLE_LEN)
+        let mut f: Vec<i32> = (0..F_TABLE_LEN)
             .map(|index| {
                 let t = step * index as f32;
                 let value = if t < EPSILON { t * KAPPA_SLOPE + F_OFFSET } else { t.cbrt() };
                 round_to_i32(f_one * value)
             })
             .collect();
+        // NOTE: OpenCV's own f32 cube root is one ulp below the correctly rounded
+        // one at t = 324/2040, where the correctly rounded value scales to exactly
+        // 17745.5. Comparing all 2^24 colours with opencv-python 4.14 finds this
+        // entry as the only one that differs.
+        if f[CUBE_ROOT_FIX.0] == CUBE_ROOT_FIX.1 + 1 {
+            f[CUBE_ROOT_FIX.0] = CUBE_ROOT_FIX.1;
+        }
 
         let mut to_xyz = [[0i32; 3]; 3];
         let mut to_rgb = [[0i64; 3]; 3];

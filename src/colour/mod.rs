@@ -27,7 +27,7 @@ pub use lab::{LabStats, Transfer};
 /// The colour space in which statistics are taken and the transfer happens.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 pub enum ColourSpace {
-    /// Reinhard's lαβ (log LMS), statistics in f32 over the filtered pixels.
+    /// Reinhard's lαβ (from log LMS), computed by the SIMD kernels.
     #[default]
     #[value(name = "lalphabeta")]
     #[serde(rename = "lalphabeta")]

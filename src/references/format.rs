@@ -48,7 +48,7 @@ pub const SCALES: usize = 3;
 pub const EMBEDDINGS: usize = 4;
 pub const CIELAB_STATS: usize = 5;
 
-/// Where each section's (offset u64, length u64) entry sits in the header.
+/// Returns the header offset of a section's (offset u64, length u64) entry.
 pub fn section_entry(index: usize) -> usize {
     if index < 5 {
         48 + index * 16
