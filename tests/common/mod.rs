@@ -76,8 +76,6 @@ pub fn polypgen_split(centre: &str, split: &str) -> Vec<(PathBuf, PathBuf)> {
     manifest()
         .into_iter()
         .filter(|row| row.centre == centre && row.split == split)
-        .map(|row| {
-            (root.join("images").join(format!("{}.jpg", row.id)), root.join("masks").join(format!("{}.png", row.id)))
-        })
+        .map(|row| (root.join("images").join(format!("{}.jpg", row.id)), root.join("masks").join(format!("{}.png", row.id))))
         .collect()
 }
