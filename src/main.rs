@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use throatseg::colour::ColourSpace;
 use throatseg::pipeline::Mode;
 
 /// Pharynx segmentation with dynamic colour normalisation, for ARM boards.
@@ -72,6 +73,11 @@ pub struct PipelineArgs {
     /// Reference set; default: the bundled set.
     #[arg(long, value_name = "FILE")]
     pub refs: Option<PathBuf>,
+    /// Colour space of the statistics and the transfer: lalphabeta (Reinhard's
+    /// lαβ) or lab (8-bit CIE L*a*b* as OpenCV encodes it). Use lab to compare
+    /// with OpenCV-based Lab transfer. It needs a reference set of format version 2.
+    #[arg(long, value_enum, value_name = "SPACE", default_value_t = ColourSpace::LAlphaBeta)]
+    pub colour_space: ColourSpace,
 }
 
 #[derive(clap::Args, Debug)]

@@ -4,6 +4,7 @@ mod common;
 
 use throatseg::frame;
 use throatseg::models::{EMBEDDER_FILE, REFERENCES_FILE, SEGMENTER_FILE};
+use throatseg::colour::ColourSpace;
 use throatseg::pipeline::{Mode, Pipeline, PipelineConfig};
 
 /// Counts (TP, FP, FN) of the foreground (any class > 0 against mask ≥ 128),
@@ -12,7 +13,7 @@ fn foreground_counts(mode: Mode, images: &[(std::path::PathBuf, std::path::PathB
     let model = common::bundled(SEGMENTER_FILE);
     let embedder = common::bundled(EMBEDDER_FILE);
     let references = common::bundled(REFERENCES_FILE);
-    let config = PipelineConfig { model: &model, embedder: &embedder, references: &references, mode, fixed_reference: None };
+    let config = PipelineConfig { model: &model, embedder: &embedder, references: &references, mode, fixed_reference: None, colour_space: ColourSpace::default() };
     let pipeline = Pipeline::load(&config).expect("the bundled pipeline loads");
     let (mut tp, mut fp, mut fn_) = (0, 0, 0);
     for (image_path, mask_path) in images {

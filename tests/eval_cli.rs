@@ -12,6 +12,7 @@ use image::imageops::FilterType;
 use image::GrayImage;
 use throatseg::frame;
 use throatseg::models::{EMBEDDER_FILE, REFERENCES_FILE, SEGMENTER_FILE};
+use throatseg::colour::ColourSpace;
 use throatseg::pipeline::{Mode, Pipeline, PipelineConfig};
 
 /// Number of C3 test images each case uses.
@@ -49,7 +50,7 @@ fn independent_counts(images: &[(PathBuf, PathBuf)]) -> (u64, u64, u64) {
     let model = common::bundled(SEGMENTER_FILE);
     let embedder = common::bundled(EMBEDDER_FILE);
     let references = common::bundled(REFERENCES_FILE);
-    let config = PipelineConfig { model: &model, embedder: &embedder, references: &references, mode: Mode::None, fixed_reference: None };
+    let config = PipelineConfig { model: &model, embedder: &embedder, references: &references, mode: Mode::None, fixed_reference: None, colour_space: ColourSpace::default() };
     let pipeline = Pipeline::load(&config).expect("the bundled pipeline loads");
     let (mut tp, mut fp, mut fn_) = (0, 0, 0);
     for (image, mask) in images {
@@ -90,6 +91,7 @@ fn masks_match_independent_count() {
 
     assert_eq!(value["model"], "polyp-unet-lite0-aug", "model name of the bundled default");
     assert_eq!(value["mode"], "none", "mode");
+    assert_eq!(value["colour_space"], "lalphabeta", "default colour space");
     assert_eq!(value["images"], IMAGES, "image count");
     assert_eq!(value["failed"], 0, "failed count");
     assert_eq!(value["model_size"], serde_json::json!([256, 192]), "model resolution");

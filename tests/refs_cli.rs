@@ -51,10 +51,13 @@ fn info_reports_build() {
     assert_eq!(value["images"].as_array().unwrap().len(), 5, "listed images");
     let gris = value["info"]["gris_index"].as_u64().unwrap() as usize;
     assert_eq!(value["gris_name"], value["images"][gris], "GRIS name matches its index");
+    assert_eq!(value["info"]["version"], 2, "format version");
+    assert_eq!(value["info"]["colour_spaces"], serde_json::json!(["lalphabeta", "lab"]), "colour spaces with statistics");
 
     let text = throatseg(&["refs", "info", out.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&text.stdout);
     assert!(stdout.contains("checksum:          ok"), "text output reports the checksum: {stdout}");
+    assert!(stdout.contains("lab (8-bit CIE L*a*b* codes)"), "text output lists the lab statistics: {stdout}");
 }
 
 #[test]

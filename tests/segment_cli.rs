@@ -326,3 +326,55 @@ fn reference_conflicts_with_mode() {
     let output = throatseg(&["segment", image.to_str().unwrap(), "--out", out.path().to_str().unwrap(), "--mode", "none", "--reference", "0"]);
     assert_eq!(output.status.code(), Some(2), "clap rejects the combination: {}", stderr_text(&output));
 }
+
+#[test]
+fn lab_colour_space_is_recorded() {
+    let image = first_c3_image();
+    for (extra, space) in [(vec![], "lalphabeta"), (vec!["--colour-space", "lab"], "lab")] {
+        let out = tempfile::tempdir().unwrap();
+        let mut args = vec!["segment", image.to_str().unwrap(), "--out", out.path().to_str().unwrap()];
+        args.extend(extra.iter());
+        let output = throatseg(&args);
+        assert!(output.status.success(), "{args:?}: {}", stderr_text(&output));
+        let line = &results_lines(out.path())[0];
+        assert_eq!(line["colour_space"], space, "colour space recorded for {args:?}");
+        assert_eq!(line["references"].as_array().unwrap().len(), 2, "full DCIN references with {args:?}");
+    }
+}
+
+/// Rewrites the bundled version-2 reference set as a version-1 file: version 1,
+/// no sixth section entry, the CIE L*a*b* section cut off, checksum redone.
+fn version_1_copy(dir: &Path) -> PathBuf {
+    let mut bytes = fs::read(common::bundled("references-c3.tsrefs")).unwrap();
+    assert_eq!(u32::from_le_bytes(bytes[8..12].try_into().unwrap()), 2, "the bundled set is format version 2");
+    let sixth_offset = u64::from_le_bytes(bytes[200..208].try_into().unwrap()) as usize;
+    bytes.truncate(sixth_offset);
+    bytes[8..12].copy_from_slice(&1u32.to_le_bytes());
+    bytes[200..216].fill(0);
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&bytes[..248]);
+    hasher.update(&bytes[256..]);
+    let checksum = hasher.finalize();
+    bytes[248..252].copy_from_slice(&checksum.to_le_bytes());
+    let path = dir.join("version-1.tsrefs");
+    fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn lab_needs_version_2_references() {
+    let dir = tempfile::tempdir().unwrap();
+    let refs = version_1_copy(dir.path());
+    let image = first_c3_image();
+    let out = dir.path().join("out");
+    let common_args = ["segment", image.to_str().unwrap(), "--out", out.to_str().unwrap(), "--refs", refs.to_str().unwrap()];
+
+    let output = throatseg(&[&common_args[..], &["--colour-space", "lab"]].concat());
+    let stderr = stderr_text(&output);
+    assert_eq!(output.status.code(), Some(2), "lab with a version-1 set is a setup error: {stderr}");
+    assert!(stderr.contains(refs.to_str().unwrap()), "the error names the file: {stderr}");
+    assert!(stderr.contains("throatseg refs build"), "the error says how to rebuild: {stderr}");
+
+    let output = throatseg(&common_args);
+    assert!(output.status.success(), "lαβ with a version-1 set: {}", stderr_text(&output));
+}

@@ -52,12 +52,13 @@ pub(crate) fn multiply(a: [[f64; 3]; 3], b: [[f64; 3]; 3]) -> [[f64; 3]; 3] {
     out
 }
 
-/// Per-channel mean and standard deviation in lαβ (log10 units).
+/// Per-channel mean and standard deviation: of lαβ (log10 units), or of the
+/// 8-bit L*a*b* codes in [`super::cielab`].
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LabStats {
-    /// Mean of l, α and β.
+    /// Mean of l, α and β (or of the L, a and b codes).
     pub mean: [f32; 3],
-    /// Population standard deviation of l, α and β.
+    /// Population standard deviation of the same channels.
     pub std: [f32; 3],
 }
 

@@ -1,5 +1,6 @@
-//! Colour statistics and Reinhard colour transfer in lαβ, plus the joint RGB
-//! histogram that global reference selection compares.
+//! Colour statistics and Reinhard colour transfer in lαβ (the default) or in
+//! 8-bit CIE L*a*b* ([`cielab`]), plus the joint RGB histogram that global
+//! reference selection compares.
 //!
 //! Reinhard et al., "Color transfer between images", IEEE Computer Graphics and
 //! Applications 21(5), 2001, defines the colour space and the transfer. The
@@ -8,6 +9,7 @@
 //! [`crate::cpu`] replaces it.
 
 mod approx;
+pub mod cielab;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 mod histogram;
@@ -21,6 +23,54 @@ use crate::cpu::{self, Simd};
 
 pub use histogram::{rgb_histogram, HISTOGRAM_BINS};
 pub use lab::{LabStats, Transfer};
+
+/// The colour space in which statistics are taken and the transfer happens.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+pub enum ColourSpace {
+    /// Reinhard's lαβ (from log LMS), computed by the SIMD kernels.
+    #[default]
+    #[value(name = "lalphabeta")]
+    #[serde(rename = "lalphabeta")]
+    LAlphaBeta,
+    /// CIE L*a*b* (sRGB, D65) in OpenCV's 8-bit encoding, as python-color-transfer's Lab transfer uses it.
+    #[value(name = "lab")]
+    #[serde(rename = "lab")]
+    Lab,
+}
+
+impl ColourSpace {
+    /// Returns the name used on the command line and in results.
+    pub fn name(self) -> &'static str {
+        match self {
+            ColourSpace::LAlphaBeta => "lalphabeta",
+            ColourSpace::Lab => "lab",
+        }
+    }
+
+    /// Computes the statistics of an image in this colour space over the
+    /// pixels that pass the filter (see [`lab_stats`] for the fallback).
+    pub fn stats(self, rgb: &[u8], filter: PixelFilter) -> LabStats {
+        match self {
+            ColourSpace::LAlphaBeta => lab_stats(rgb, filter),
+            ColourSpace::Lab => cielab::lab_stats(rgb, filter),
+        }
+    }
+
+    /// Transfers packed RGB pixels `src` from the statistics `from` to the
+    /// statistics `to` in this colour space, writing `dst` (same length).
+    pub fn transfer(self, src: &[u8], dst: &mut [u8], from: &LabStats, to: &LabStats) {
+        match self {
+            ColourSpace::LAlphaBeta => transfer(src, dst, from, to),
+            ColourSpace::Lab => cielab::transfer(src, dst, &cielab::CodeMaps::new(from, to)),
+        }
+    }
+}
+
+impl std::fmt::Display for ColourSpace {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
 
 /// Pixels that count for the colour statistics.
 ///

@@ -58,10 +58,16 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     report.insert("mjpeg_1920x1080_to_model_ms".into(), mjpeg_ms(&rgb, card.input.width, card.input.height, runs)?);
     report.insert("lris_16000_ms".into(), search_ms(runs));
 
+    // The CIE L*a*b* path has only a scalar implementation.
+    let colour_kernels = match pipeline.colour_space() {
+        colour::ColourSpace::Lab => "scalar",
+        colour::ColourSpace::LAlphaBeta => colour::kernels().name,
+    };
     if args.json {
         let mut object = serde_json::Map::new();
         object.insert("simd".into(), throatseg::cpu::active().name().into());
-        object.insert("colour_kernels".into(), colour::kernels().name.into());
+        object.insert("colour_space".into(), pipeline.colour_space().name().into());
+        object.insert("colour_kernels".into(), colour_kernels.into());
         object.insert("dot_kernels".into(), dot_kernels().name.into());
         object.insert("runs".into(), runs.into());
         for (key, value) in &report {
@@ -70,7 +76,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::Value::Object(object));
     } else {
         println!("{} ({}x{}), median of {runs} runs", args.image.display(), rgb.width(), rgb.height());
-        println!("kernels: colour {}, int8 dot {}", colour::kernels().name, dot_kernels().name);
+        println!("kernels: colour {colour_kernels} ({}), int8 dot {}", pipeline.colour_space(), dot_kernels().name);
         for (key, value) in &report {
             println!("{:<32} {value:>10.3} ms", key.trim_end_matches("_ms"));
         }
@@ -92,20 +98,20 @@ fn median(mut times: Vec<f64>) -> f64 {
     }
 }
 
-/// Times statistics plus one transfer to the GRIS reference on the image resized to 768×512.
+/// Times statistics plus one transfer to the GRIS reference on the image
+/// resized to 768×512, in the pipeline's colour space.
 fn colour_ms(rgb: &RgbImage, pipeline: &throatseg::pipeline::Pipeline, runs: usize) -> anyhow::Result<f64> {
     let frame = frame::resize_rgb(rgb, COLOUR_SIZE.0, COLOUR_SIZE.1)?;
     let filter = PixelFilter::default();
-    let target = match pipeline.references() {
-        Some(set) => set.stats(set.info().gris_index),
-        None => colour::lab_stats(frame.as_raw(), filter),
-    };
+    let space = pipeline.colour_space();
+    let own = space.stats(frame.as_raw(), filter);
+    let target = pipeline.references().and_then(|set| set.stats_in(space, set.info().gris_index)).unwrap_or(own);
     let mut out = vec![0u8; frame.as_raw().len()];
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs.max(5) {
         let started = Instant::now();
-        let own = colour::lab_stats(frame.as_raw(), filter);
-        colour::transfer(frame.as_raw(), &mut out, &own, &target);
+        let own = space.stats(frame.as_raw(), filter);
+        space.transfer(frame.as_raw(), &mut out, &own, &target);
         times.push(elapsed_ms(started));
         std::hint::black_box(&out);
     }

@@ -55,6 +55,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<ExitCode> {
         model: &card.name,
         mode: pipeline.mode_name(),
         reference: args.pipeline.reference.as_deref(),
+        colour_space: pipeline.colour_space().name(),
         model_size: (card.input.width, card.input.height),
         classes: &card.classes,
         images: evaluated,

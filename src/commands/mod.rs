@@ -60,6 +60,7 @@ pub fn load_pipeline(args: &PipelineArgs) -> anyhow::Result<Pipeline> {
         references: &references,
         mode: args.mode,
         fixed_reference: args.reference.as_deref(),
+        colour_space: args.colour_space,
     };
     Pipeline::load(&config).context("cannot set up the pipeline")
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
-use throatseg::colour::PixelFilter;
+use throatseg::colour::{ColourSpace, PixelFilter};
 use throatseg::models::{bundled, Model, Task, EMBEDDER_FILE, SEGMENTER_FILE};
 use throatseg::output::write_atomic;
 use throatseg::pipeline::collect_inputs;
@@ -144,11 +144,18 @@ pub fn refs_info(args: RefsInfoArgs) -> anyhow::Result<ExitCode> {
     println!("GRIS reference:    {} {} (mean histogram distance {:.4})", info.gris_index, gris_name, info.gris_mean_distance);
     println!("statistics size:   {}x{} pixels", info.stats_size.0, info.stats_size.1);
     println!("pixel filter:      dark below {}, bright from {}", info.filter.dark_below, info.filter.bright_from);
-    println!("colour space:      lαβ");
+    if info.colour_spaces.contains(&ColourSpace::Lab) {
+        println!("colour spaces:     lalphabeta (lαβ), lab (8-bit CIE L*a*b* codes)");
+    } else {
+        println!("colour spaces:     lalphabeta (lαβ) only; rebuild with `throatseg refs build` for lab");
+    }
     if args.list {
         for index in 0..set.len() {
             let stats = set.stats(index);
-            println!("{index:6} {}  mean {:?} std {:?}", set.name(index), stats.mean, stats.std);
+            println!("{index:6} {}  lαβ mean {:?} std {:?}", set.name(index), stats.mean, stats.std);
+            if let Some(stats) = set.stats_in(ColourSpace::Lab, index) {
+                println!("{:6} {}  lab mean {:?} std {:?}", "", " ".repeat(set.name(index).chars().count()), stats.mean, stats.std);
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -14,6 +14,8 @@ pub struct RunInfo<'a> {
     pub mode: &'a str,
     /// The fixed reference given with `--reference`, if any.
     pub reference: Option<&'a str>,
+    /// Colour space of the normalisation (`lalphabeta` or `lab`).
+    pub colour_space: &'a str,
     /// Model input width and height in pixels, the resolution Dice is measured at.
     pub model_size: (u32, u32),
     /// Class names in index order.
@@ -64,6 +66,7 @@ pub fn json_summary(info: &RunInfo, summary: &DiceSummary) -> Value {
         "model": info.model,
         "mode": info.mode,
         "reference": info.reference,
+        "colour_space": info.colour_space,
         "model_size": [info.model_size.0, info.model_size.1],
         "images": info.images,
         "failed": info.failed,
@@ -84,6 +87,7 @@ pub fn text_summary(info: &RunInfo, summary: &DiceSummary) -> String {
     let mut lines = vec![
         format!("model       {} (input {}x{})", info.model, info.model_size.0, info.model_size.1),
         format!("mode        {}{}", info.mode, info.reference.map(|r| format!(" {r}")).unwrap_or_default()),
+        format!("colour      {}", info.colour_space),
         format!("images      {} evaluated, {} failed", info.images, info.failed),
         "Dice ×100 at model resolution, pixels summed over all images:".into(),
     ];
@@ -167,7 +171,7 @@ mod tests {
     }
 
     fn info(classes: &[String]) -> RunInfo<'_> {
-        RunInfo { model: "m", mode: "full", reference: None, model_size: (4, 1), classes, images: 1, failed: 0 }
+        RunInfo { model: "m", mode: "full", reference: None, colour_space: "lab", model_size: (4, 1), classes, images: 1, failed: 0 }
     }
 
     #[test]
@@ -192,6 +196,7 @@ mod tests {
         assert_eq!(value["classes"][2]["dice"], Value::Null, "absent class");
         assert_eq!(value["classes"][1]["fn"], json!(1), "polyp false negatives");
         assert_eq!(value["classes"][0]["name"], json!("background"), "class name");
+        assert_eq!(value["colour_space"], json!("lab"), "colour space");
     }
 
     #[test]

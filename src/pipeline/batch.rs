@@ -211,6 +211,7 @@ fn segment_one(pipeline: &Pipeline, input: &Path, out_dir: &Path, used: &mut Has
         "height": rgb.height(),
         "model": card.name,
         "mode": pipeline.mode_name(),
+        "colour_space": pipeline.colour_space(),
         "references": result.references,
         "class_fractions": fractions,
         "timings_ms": timings,

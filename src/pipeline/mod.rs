@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use image::{GrayImage, RgbImage};
 
-use crate::colour::{self, LabStats, PixelFilter};
+use crate::colour::{self, ColourSpace, PixelFilter};
 use crate::frame::{self, FrameError};
 use crate::models::{Model, ModelError, Task};
 use crate::references::{ReferenceError, ReferenceSet};
@@ -110,6 +110,7 @@ pub struct Pipeline {
     mode: Mode,
     fixed_reference: Option<usize>,
     filter: PixelFilter,
+    colour_space: ColourSpace,
 }
 
 /// Files and options for building a [`Pipeline`].
@@ -124,6 +125,8 @@ pub struct PipelineConfig<'a> {
     pub mode: Mode,
     /// A fixed reference (index or name) that replaces selection.
     pub fixed_reference: Option<&'a str>,
+    /// Colour space of the statistics and the transfer.
+    pub colour_space: ColourSpace,
 }
 
 impl Pipeline {
@@ -134,6 +137,9 @@ impl Pipeline {
         let needs_embedder = config.fixed_reference.is_none() && matches!(config.mode, Mode::Lris | Mode::Full);
 
         let references = if needs_references { Some(ReferenceSet::open(config.references)?) } else { None };
+        if let Some(set) = &references {
+            set.check_colour_space(config.colour_space)?;
+        }
         let embedder = if needs_embedder {
             let embedder = Model::load(config.embedder, Task::Embedding)?;
             let bytes = std::fs::read(config.embedder).map_err(|error| {
@@ -162,7 +168,8 @@ impl Pipeline {
                 );
             }
         }
-        Ok(Pipeline { segmenter, embedder, references, mode: config.mode, fixed_reference, filter })
+        tracing::info!(colour_space = %config.colour_space, "colour normalisation");
+        Ok(Pipeline { segmenter, embedder, references, mode: config.mode, fixed_reference, filter, colour_space: config.colour_space })
     }
 
     /// Returns the segmentation model.
@@ -173,6 +180,11 @@ impl Pipeline {
     /// Returns the reference set, if the mode uses one.
     pub fn references(&self) -> Option<&ReferenceSet> {
         self.references.as_ref()
+    }
+
+    /// Returns the colour space of the statistics and the transfer.
+    pub fn colour_space(&self) -> ColourSpace {
+        self.colour_space
     }
 
     /// Returns the mode name written to results.
@@ -242,13 +254,22 @@ impl Pipeline {
             inputs.push(resized.clone());
         } else {
             let started = Instant::now();
-            let own = colour::lab_stats(resized.as_raw(), self.filter);
+            let own = self.colour_space.stats(resized.as_raw(), self.filter);
             timings.add("statistics", started);
             for reference in &references {
                 let started = Instant::now();
-                let target: LabStats = self.references.as_ref().map(|r| r.stats(reference.index)).unwrap_or(own);
+                let target = match &self.references {
+                    Some(set) => set.stats_in(self.colour_space, reference.index).ok_or_else(|| {
+                        ReferenceError::MissingColourSpace {
+                            path: set.path().to_owned(),
+                            version: set.info().version,
+                            space: self.colour_space,
+                        }
+                    })?,
+                    None => own,
+                };
                 let mut normalised = vec![0u8; resized.as_raw().len()];
-                colour::transfer(resized.as_raw(), &mut normalised, &own, &target);
+                self.colour_space.transfer(resized.as_raw(), &mut normalised, &own, &target);
                 timings.add("transfer", started);
                 inputs.push(RgbImage::from_raw(width, height, normalised).expect("buffer sized for the image"));
             }

@@ -13,6 +13,8 @@ pub struct SourceImage {
     pub name: String,
     /// lαβ statistics over the pixels that count.
     pub stats: LabStats,
+    /// Statistics of the 8-bit CIE L*a*b* codes over the same pixels.
+    pub cielab_stats: LabStats,
     /// Unit-L2 joint RGB histogram ([`HISTOGRAM_BINS`] values).
     pub histogram: Vec<f32>,
     /// L2-normalised embedding.
@@ -55,6 +57,8 @@ pub fn build_reference_file(
         names.extend_from_slice(image.name.as_bytes());
     }
     let stats: Vec<f32> = images.iter().flat_map(|i| i.stats.mean.into_iter().chain(i.stats.std)).collect();
+    let cielab_stats: Vec<f32> =
+        images.iter().flat_map(|i| i.cielab_stats.mean.into_iter().chain(i.cielab_stats.std)).collect();
     let mut scales = Vec::with_capacity(count);
     let mut embeddings = Vec::with_capacity(count * dims);
     for image in images {
@@ -68,6 +72,7 @@ pub fn build_reference_file(
         bytemuck::cast_slice(&histograms).to_vec(),
         bytemuck::cast_slice(&scales).to_vec(),
         embeddings,
+        bytemuck::cast_slice(&cielab_stats).to_vec(),
     ];
 
     let mut file = vec![0u8; HEADER_LEN];
@@ -93,8 +98,9 @@ pub fn build_reference_file(
     file[41] = settings.filter.bright_from;
     put(&mut file, 44, settings.embedder_crc32);
     for (index, (offset, length)) in table.iter().enumerate() {
-        file[48 + index * 16..56 + index * 16].copy_from_slice(&offset.to_le_bytes());
-        file[56 + index * 16..64 + index * 16].copy_from_slice(&length.to_le_bytes());
+        let at = section_entry(index);
+        file[at..at + 8].copy_from_slice(&offset.to_le_bytes());
+        file[at + 8..at + 16].copy_from_slice(&length.to_le_bytes());
     }
     let name = truncate_utf8(&settings.embedder_name, EMBEDDER_NAME_LEN);
     file[128..128 + name.len()].copy_from_slice(name.as_bytes());

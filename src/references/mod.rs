@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
-use crate::colour::{LabStats, PixelFilter, HISTOGRAM_BINS};
+use crate::colour::{ColourSpace, LabStats, PixelFilter, HISTOGRAM_BINS};
 use format::*;
 
 pub use build::{build_reference_file, BuildSettings, SourceImage};
@@ -39,6 +39,9 @@ pub enum ReferenceError {
     /// A reference given by the user does not exist.
     #[error("{path}: reference {given:?} not found; give an index below {count} or a name listed by `throatseg refs info --list`")]
     UnknownReference { path: PathBuf, given: String, count: usize },
+    /// The file predates the statistics that the requested colour space needs.
+    #[error("{path}: reference set (format version {version}) has no {space} statistics; rebuild it with `throatseg refs build` to use --colour-space {space}")]
+    MissingColourSpace { path: PathBuf, version: u32, space: ColourSpace },
     /// A name given by the user matches several references.
     #[error("{path}: reference name {given:?} matches images {matches:?}; give the index instead")]
     AmbiguousReference { path: PathBuf, given: String, matches: Vec<usize> },
@@ -67,6 +70,8 @@ pub struct HeaderInfo {
     pub embedder_name: String,
     /// CRC-32 of the embedder ONNX file.
     pub embedder_crc32: u32,
+    /// Colour spaces that have statistics in the file.
+    pub colour_spaces: Vec<ColourSpace>,
 }
 
 /// A validated, memory-mapped reference set.
@@ -114,13 +119,15 @@ impl ReferenceSet {
 
     fn check_values(&self) -> Result<(), String> {
         for index in 0..self.len() {
-            let stats = self.stats(index);
-            let finite = stats.mean.iter().chain(stats.std.iter()).all(|v| v.is_finite());
-            if !finite {
-                return Err(format!("statistics of image {index} are not finite"));
-            }
-            if stats.std.iter().any(|&s| s < 0.0) {
-                return Err(format!("statistics of image {index} have a negative standard deviation"));
+            for &space in &self.info.colour_spaces {
+                let Some(stats) = self.stats_in(space, index) else { continue };
+                let finite = stats.mean.iter().chain(stats.std.iter()).all(|v| v.is_finite());
+                if !finite {
+                    return Err(format!("{space} statistics of image {index} are not finite"));
+                }
+                if stats.std.iter().any(|&s| s < 0.0) {
+                    return Err(format!("{space} statistics of image {index} have a negative standard deviation"));
+                }
             }
             if !self.scale(index).is_finite() {
                 return Err(format!("embedding scale of image {index} is not finite"));
@@ -166,6 +173,26 @@ impl ReferenceSet {
     pub fn stats(&self, index: usize) -> LabStats {
         let values: &[f32] = &self.section::<f32>(STATS)[index * 6..index * 6 + 6];
         LabStats { mean: [values[0], values[1], values[2]], std: [values[3], values[4], values[5]] }
+    }
+
+    /// Returns the statistics of image `index` in a colour space, or `None`
+    /// when the file has none for it (CIE L*a*b* in a version-1 file).
+    pub fn stats_in(&self, space: ColourSpace, index: usize) -> Option<LabStats> {
+        let which = match space {
+            ColourSpace::LAlphaBeta => STATS,
+            ColourSpace::Lab if self.info.colour_spaces.contains(&ColourSpace::Lab) => CIELAB_STATS,
+            ColourSpace::Lab => return None,
+        };
+        let values: &[f32] = &self.section::<f32>(which)[index * 6..index * 6 + 6];
+        Some(LabStats { mean: [values[0], values[1], values[2]], std: [values[3], values[4], values[5]] })
+    }
+
+    /// Checks that the file has statistics for a colour space.
+    pub fn check_colour_space(&self, space: ColourSpace) -> Result<(), ReferenceError> {
+        if self.info.colour_spaces.contains(&space) {
+            return Ok(());
+        }
+        Err(ReferenceError::MissingColourSpace { path: self.path.clone(), version: self.info.version, space })
     }
 
     /// Returns the unit-L2 colour histogram of image `index`.
@@ -245,9 +272,12 @@ fn parse_header(bytes: &[u8]) -> Result<(HeaderInfo, [(usize, usize); SECTION_CO
         return Err("not a throatseg reference set (wrong magic bytes)".into());
     }
     let version = read_u32(bytes, 8);
-    if version != VERSION {
-        return Err(format!("format version {version} is not supported (this program reads version {VERSION})"));
+    if version != VERSION && version != VERSION_LALPHABETA_ONLY {
+        return Err(format!(
+            "format version {version} is not supported (this program reads versions {VERSION_LALPHABETA_ONLY} and {VERSION})"
+        ));
     }
+    let section_count = if version == VERSION { SECTION_COUNT } else { SECTION_COUNT - 1 };
     if read_u32(bytes, 12) as usize != HEADER_LEN {
         return Err(format!("header length {} is not {HEADER_LEN}", read_u32(bytes, 12)));
     }
@@ -267,7 +297,9 @@ fn parse_header(bytes: &[u8]) -> Result<(HeaderInfo, [(usize, usize); SECTION_CO
     if gris_index >= count {
         return Err(format!("GRIS index {gris_index} is not below the image count {count}"));
     }
-    if bytes[43] != 0 || bytes[196..CHECKSUM_AT].iter().chain(&bytes[CHECKSUM_AT + 4..HEADER_LEN]).any(|&b| b != 0) {
+    let sixth_entry = section_entry(CIELAB_STATS)..section_entry(CIELAB_STATS) + 16;
+    let reserved = (196..CHECKSUM_AT).filter(|at| version == VERSION_LALPHABETA_ONLY || !sixth_entry.contains(at));
+    if bytes[43] != 0 || reserved.chain(CHECKSUM_AT + 4..HEADER_LEN).any(|at| bytes[at] != 0) {
         return Err("reserved header bytes are not zero".into());
     }
     if bytes[42] != 0 {
@@ -277,12 +309,18 @@ fn parse_header(bytes: &[u8]) -> Result<(HeaderInfo, [(usize, usize); SECTION_CO
     // u64 arithmetic, because a damaged count times a row size can overflow a
     // 32-bit usize on armv7.
     let rows = count as u64;
-    let expected_lengths =
-        [None, Some(rows * 24), Some(rows * HISTOGRAM_BINS as u64 * 4), Some(rows * 4), Some(rows * embedding_dims as u64)];
+    let expected_lengths = [
+        None,
+        Some(rows * 24),
+        Some(rows * HISTOGRAM_BINS as u64 * 4),
+        Some(rows * 4),
+        Some(rows * embedding_dims as u64),
+        Some(rows * 24),
+    ];
     let mut sections = [(0usize, 0usize); SECTION_COUNT];
-    for (index, expected) in expected_lengths.iter().enumerate() {
-        let offset = read_u64(bytes, 48 + index * 16);
-        let length = read_u64(bytes, 56 + index * 16);
+    for (index, expected) in expected_lengths.iter().enumerate().take(section_count) {
+        let offset = read_u64(bytes, section_entry(index));
+        let length = read_u64(bytes, section_entry(index) + 8);
         let end = offset.checked_add(length).filter(|&end| end <= bytes.len() as u64);
         if end.is_none() || (offset as usize) < HEADER_LEN {
             return Err(format!("section {index} (offset {offset}, length {length}) lies outside the {}-byte file; the file may be truncated", bytes.len()));
@@ -314,6 +352,11 @@ fn parse_header(bytes: &[u8]) -> Result<(HeaderInfo, [(usize, usize); SECTION_CO
         filter: PixelFilter { dark_below: bytes[40], bright_from: bytes[41] },
         embedder_name,
         embedder_crc32: read_u32(bytes, 44),
+        colour_spaces: if version == VERSION {
+            vec![ColourSpace::LAlphaBeta, ColourSpace::Lab]
+        } else {
+            vec![ColourSpace::LAlphaBeta]
+        },
     };
     Ok((info, sections))
 }

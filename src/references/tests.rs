@@ -5,9 +5,9 @@ use std::io::Write;
 
 use tempfile::NamedTempFile;
 
-use super::format::{checksum, CHECKSUM_AT, EMBEDDINGS, HISTOGRAMS, NAMES, SCALES, STATS};
+use super::format::{checksum, section_entry, CHECKSUM_AT, CIELAB_STATS, EMBEDDINGS, HISTOGRAMS, NAMES, SCALES, STATS};
 use super::*;
-use crate::colour::{self, rgb_histogram};
+use crate::colour::{self, rgb_histogram, ColourSpace};
 
 /// Xorshift64* generator, so fixtures are the same on every run without a crate.
 struct Rng(u64);
@@ -74,6 +74,7 @@ fn source_images(names: &[&str], dims: usize, seed: u64) -> Vec<SourceImage> {
             SourceImage {
                 name: name.to_owned(),
                 stats: colour::lab_stats(&rgb, filter),
+                cielab_stats: colour::cielab::lab_stats(&rgb, filter),
                 histogram: rgb_histogram(&rgb),
                 embedding: unit_vector(&mut rng, dims),
             }
@@ -153,7 +154,7 @@ fn fix_checksum(bytes: &mut [u8]) {
 
 /// Returns the (offset, length) of a section from the header table.
 fn section(bytes: &[u8], section_index: usize) -> (usize, usize) {
-    let entry = 48 + section_index * 16;
+    let entry = section_entry(section_index);
     let offset = u64::from_le_bytes(bytes[entry..entry + 8].try_into().unwrap());
     let length = u64::from_le_bytes(bytes[entry + 8..entry + 16].try_into().unwrap());
     (offset as usize, length as usize)
@@ -219,7 +220,7 @@ fn open_round_trips_info() {
     let (file, set) = open_valid(&bytes);
 
     let expected = HeaderInfo {
-        version: 1,
+        version: 2,
         count: 5,
         histogram_bins: 512,
         embedding_dims: DIMS,
@@ -229,6 +230,7 @@ fn open_round_trips_info() {
         filter: PixelFilter { dark_below: 20, bright_from: 245 },
         embedder_name: "efficientnet-lite0".to_owned(),
         embedder_crc32: 0x1234_abcd,
+        colour_spaces: vec![ColourSpace::LAlphaBeta, ColourSpace::Lab],
     };
     assert_eq!(set.info(), &expected, "header fields after the round trip");
     assert_eq!(set.path(), file.path(), "path of the opened set");
@@ -466,9 +468,73 @@ fn open_rejects_wrong_magic() {
 #[test]
 fn open_rejects_wrong_version() {
     let mut bytes = five_image_file();
-    put_u32(&mut bytes, 8, 2);
+    put_u32(&mut bytes, 8, 3);
     fix_checksum(&mut bytes);
-    assert_invalid(&bytes, "format version 2 is not supported", "version 2");
+    assert_invalid(&bytes, "format version 3 is not supported", "version 3");
+}
+
+/// Rewrites a version-2 file as the version-1 writer laid it out: version 1,
+/// no sixth section entry and no CIE L*a*b* section at the end.
+fn downgrade_to_version_1(mut bytes: Vec<u8>) -> Vec<u8> {
+    let (offset, _) = section(&bytes, CIELAB_STATS);
+    bytes.truncate(offset);
+    put_u32(&mut bytes, 8, 1);
+    let entry = section_entry(CIELAB_STATS);
+    bytes[entry..entry + 16].fill(0);
+    fix_checksum(&mut bytes);
+    bytes
+}
+
+#[test]
+fn open_round_trips_cielab_stats() {
+    let images = source_images(&NAMES_FIVE, DIMS, 1);
+    let (_file, set) = open_valid(&build(&images));
+    for (index, image) in images.iter().enumerate() {
+        assert_eq!(set.stats_in(ColourSpace::Lab, index), Some(image.cielab_stats), "L*a*b* statistics of image {index}");
+        assert_eq!(set.stats_in(ColourSpace::LAlphaBeta, index), Some(image.stats), "lαβ statistics of image {index}");
+    }
+    assert!(set.check_colour_space(ColourSpace::Lab).is_ok(), "a version-2 file has L*a*b* statistics");
+}
+
+#[test]
+fn build_appends_cielab_section() {
+    let bytes = five_image_file();
+    let (offset, length) = section(&bytes, CIELAB_STATS);
+    let (embeddings_offset, embeddings_length) = section(&bytes, EMBEDDINGS);
+    assert_eq!(length, 5 * 24, "six f32 per image");
+    assert!(offset >= embeddings_offset + embeddings_length, "the new section follows the five of version 1");
+}
+
+#[test]
+fn open_reads_version_1() {
+    let images = source_images(&NAMES_FIVE, DIMS, 1);
+    let (_file, set) = open_valid(&downgrade_to_version_1(build(&images)));
+    assert_eq!(set.info().version, 1, "version");
+    assert_eq!(set.info().colour_spaces, vec![ColourSpace::LAlphaBeta], "colour spaces of a version-1 file");
+    for (index, image) in images.iter().enumerate() {
+        assert_eq!(set.stats(index), image.stats, "lαβ statistics of image {index}");
+        assert_eq!(set.stats_in(ColourSpace::Lab, index), None, "L*a*b* statistics of image {index}");
+    }
+}
+
+#[test]
+fn version_1_lacks_cielab() {
+    let (file, set) = open_valid(&downgrade_to_version_1(five_image_file()));
+    let error = set.check_colour_space(ColourSpace::Lab).expect_err("a version-1 file was accepted for lab");
+    let message = error.to_string();
+    assert!(message.contains(&file.path().display().to_string()), "message {message:?} does not name the file");
+    assert!(message.contains("version 1"), "message {message:?} does not give the version");
+    assert!(message.contains("throatseg refs build"), "message {message:?} does not say how to rebuild");
+    assert!(set.check_colour_space(ColourSpace::LAlphaBeta).is_ok(), "a version-1 file serves lαβ");
+}
+
+#[test]
+fn version_1_rejects_sixth_entry() {
+    // A version-1 header must keep the bytes of the sixth entry zero.
+    let mut bytes = downgrade_to_version_1(five_image_file());
+    put_u64(&mut bytes, section_entry(CIELAB_STATS), 256);
+    fix_checksum(&mut bytes);
+    assert_invalid(&bytes, "reserved header bytes are not zero", "version 1 with a sixth entry");
 }
 
 #[test]
@@ -517,6 +583,7 @@ fn open_rejects_bad_header_fields() {
     let (stats_offset, _) = section(&bytes, STATS);
     let (scales_offset, _) = section(&bytes, SCALES);
     let (names_offset, _) = section(&bytes, NAMES);
+    let (cielab_offset, _) = section(&bytes, CIELAB_STATS);
     type Patch = Box<dyn Fn(&mut Vec<u8>)>;
     let cases: Vec<(&str, Patch, &str)> = vec![
         ("header length 128", Box::new(|b: &mut Vec<u8>| put_u32(b, 12, 128)), "header length 128 is not 256"),
@@ -525,10 +592,13 @@ fn open_rejects_bad_header_fields() {
         ("zero dimensions", Box::new(|b: &mut Vec<u8>| put_u32(b, 24, 0)), "embedding dimension 0 is out of range"),
         ("colour space 1", Box::new(|b: &mut Vec<u8>| b[42] = 1), "colour space 1 is unknown"),
         ("short statistics", Box::new(|b: &mut Vec<u8>| put_u64(b, 56 + STATS * 16, 96)), "section 1 is 96 bytes, expected 120"),
+        ("short L*a*b* statistics", Box::new(|b: &mut Vec<u8>| put_u64(b, section_entry(CIELAB_STATS) + 8, 96)), "section 5 is 96 bytes, expected 120"),
+        ("reserved byte 197", Box::new(|b: &mut Vec<u8>| b[197] = 1), "reserved header bytes are not zero"),
         ("embedder name not UTF-8", Box::new(|b: &mut Vec<u8>| b[128] = 0xff), "embedder name is not UTF-8"),
         ("name length past table", Box::new(move |b: &mut Vec<u8>| put_u32(b, names_offset, 1000)), "name 0 runs past the name table"),
         ("name not UTF-8", Box::new(move |b: &mut Vec<u8>| b[names_offset + 4] = 0xff), "name 0 is not UTF-8"),
         ("NaN statistic", Box::new(move |b: &mut Vec<u8>| b[stats_offset..stats_offset + 4].copy_from_slice(&f32::NAN.to_le_bytes())), "statistics of image 0 are not finite"),
+        ("NaN L*a*b* statistic", Box::new(move |b: &mut Vec<u8>| b[cielab_offset + 28..cielab_offset + 32].copy_from_slice(&f32::NAN.to_le_bytes())), "lab statistics of image 1 are not finite"),
         ("negative std", Box::new(move |b: &mut Vec<u8>| b[stats_offset + 36..stats_offset + 40].copy_from_slice(&(-1f32).to_le_bytes())), "negative standard deviation"),
         ("infinite scale", Box::new(move |b: &mut Vec<u8>| b[scales_offset + 8..scales_offset + 12].copy_from_slice(&f32::INFINITY.to_le_bytes())), "embedding scale of image 2 is not finite"),
     ];
@@ -554,6 +624,7 @@ fn open_survives_every_header_byte_change() {
             let Ok(set) = result else { continue };
             for index in 0..set.len() {
                 let _ = (set.name(index), set.stats(index), set.histogram(index), set.embedding(index));
+                let _ = set.stats_in(ColourSpace::Lab, index);
             }
         }
     }
