@@ -54,8 +54,22 @@ cross_setup() {
     export "CARGO_TARGET_${upper}_LINKER=$triple-gcc"
     export "CC_${target//-/_}=$triple-gcc"
     export "AR_${target//-/_}=$triple-ar"
-    # QEMU finds the target's dynamic loader and libc under this prefix.
-    export QEMU_LD_PREFIX=/usr/$triple
+    # QEMU must take the dynamic loader and libc from one package. Debian's
+    # multiarch libc (libc6:arm64 or libc6:armhf, which libstd-rust-web-dev pulls
+    # in) puts the loader where the binary asks for it, so no prefix is needed;
+    # with a prefix of /usr/<triple>, QEMU would load the cross package's loader
+    # but the loader would still find the multiarch libc, and programs then hang
+    # in their first thread start. The cross package alone is the fallback.
+    local loader
+    case $debarch in
+        arm64) loader=/lib/ld-linux-aarch64.so.1 ;;
+        armhf) loader=/lib/ld-linux-armhf.so.3 ;;
+    esac
+    if [ -e "$loader" ]; then
+        unset QEMU_LD_PREFIX
+    else
+        export QEMU_LD_PREFIX=/usr/$triple
+    fi
     export QEMU_CPU=$cpu
     export "CARGO_TARGET_${upper}_RUNNER=$qemu"
     # Integration tests start the throatseg binary themselves; without binfmt_misc

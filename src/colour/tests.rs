@@ -366,7 +366,10 @@ fn filter_ignores_black_border() {
         let framed = lab_stats_with(kernels, &frame, filter);
         let alone = lab_stats_with(kernels, &tissue, filter);
         assert_stats_close(&framed, &alone, tolerance, &format!("{}: framed tissue against tissue alone", kernels.name));
-        assert_stats_close(&framed, &naive_stats(&tissue), 1e-5, &format!("{}: framed tissue against naive statistics", kernels.name));
+        // The naive statistics are exact, so the SIMD families get their own
+        // tolerance (polynomial log2) and the scalar one at most 1e-5.
+        let against_naive = tolerance.max(1e-5);
+        assert_stats_close(&framed, &naive_stats(&tissue), against_naive, &format!("{}: framed tissue against naive statistics", kernels.name));
     }
 }
 
