@@ -139,8 +139,8 @@ mod tests {
                 let right = ycbcr(image.get_pixel(x + 1, y));
                 let at = (y * stride + x * 2) as usize;
                 // The pair shares the mean of its two chroma samples.
-                let cb = ((left[1] as u16 + right[1] as u16 + 1) / 2) as u8;
-                let cr = ((left[2] as u16 + right[2] as u16 + 1) / 2) as u8;
+                let cb = (left[1] as u16 + right[1] as u16).div_ceil(2) as u8;
+                let cr = (left[2] as u16 + right[2] as u16).div_ceil(2) as u8;
                 data[at..at + 4].copy_from_slice(&[left[0], cb, right[0], cr]);
             }
         }

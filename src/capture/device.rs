@@ -189,7 +189,10 @@ impl FrameSource for DeviceSource {
         frame.height = open.height;
         frame.stride = if open.format == PixelFormat::Mjpeg { 0 } else { open.stride };
         frame.sequence = meta.sequence;
-        frame.timestamp_us = (meta.timestamp.sec as i64 * 1_000_000 + meta.timestamp.usec as i64).max(0) as u64;
+        // time_t is 32 bits on some armv7 targets, so the casts are not redundant there.
+        #[allow(clippy::unnecessary_cast)]
+        let timestamp_us = meta.timestamp.sec as i64 * 1_000_000 + meta.timestamp.usec as i64;
+        frame.timestamp_us = timestamp_us.max(0) as u64;
         frame.wall_clock_us = unix_time_us();
         frame.flags = 0;
         frame.data.clear();

@@ -146,7 +146,7 @@ impl RawFrame {
         if self.format == PixelFormat::Mjpeg {
             return if self.data.is_empty() { Err("MJPEG frame has no bytes".into()) } else { Ok(()) };
         }
-        if self.format == PixelFormat::Yuyv && self.width % 2 != 0 {
+        if self.format == PixelFormat::Yuyv && !self.width.is_multiple_of(2) {
             return Err(format!("YUYV frame has an odd width of {} pixels", self.width));
         }
         let min_stride = self.format.min_stride(self.width);

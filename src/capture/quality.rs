@@ -113,7 +113,7 @@ mod tests {
     use super::*;
 
     fn checkerboard(cell: u32) -> RgbImage {
-        RgbImage::from_fn(64, 64, |x, y| if (x / cell + y / cell) % 2 == 0 { Rgb([200, 200, 200]) } else { Rgb([40, 40, 40]) })
+        RgbImage::from_fn(64, 64, |x, y| if (x / cell + y / cell).is_multiple_of(2) { Rgb([200, 200, 200]) } else { Rgb([40, 40, 40]) })
     }
 
     #[test]

@@ -413,7 +413,7 @@ mod tests {
         let bytes = std::fs::read(&path).unwrap();
         let frame_size = FRAME_HEADER_BYTES + 30 + 4;
         for cut in HEADER_BYTES + 1..bytes.len() {
-            if (cut - HEADER_BYTES) % frame_size == 0 {
+            if (cut - HEADER_BYTES).is_multiple_of(frame_size) {
                 continue;
             }
             let cut_path = dir.path().join("cut.tsraw");

@@ -98,7 +98,7 @@ mod tests {
 
     /// An RGB24 frame of stripes `period` pixels wide: narrower stripes are sharper.
     fn stripes(sequence: u32, period: u32) -> RawFrame {
-        let image = RgbImage::from_fn(32, 16, |x, _| if (x / period) % 2 == 0 { Rgb([180, 160, 150]) } else { Rgb([60, 50, 40]) });
+        let image = RgbImage::from_fn(32, 16, |x, _| if (x / period).is_multiple_of(2) { Rgb([180, 160, 150]) } else { Rgb([60, 50, 40]) });
         let blurred = if period > 2 { image::imageops::blur(&image, period as f32 / 2.0) } else { image };
         RawFrame { format: PixelFormat::Rgb24, width: 32, height: 16, stride: 96, sequence, data: blurred.into_raw(), ..RawFrame::default() }
     }

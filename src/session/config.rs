@@ -142,10 +142,9 @@ impl RunConfig {
             }
         };
         resolve(&mut self.output.dir);
-        for path in [&mut self.pipeline.model, &mut self.pipeline.embedder, &mut self.pipeline.refs, &mut self.trigger.fifo] {
-            if let Some(path) = path {
-                resolve(path);
-            }
+        let optional = [&mut self.pipeline.model, &mut self.pipeline.embedder, &mut self.pipeline.refs, &mut self.trigger.fifo];
+        for path in optional.into_iter().flatten() {
+            resolve(path);
         }
     }
 

@@ -154,7 +154,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("control");
         std::fs::write(&path, b"").unwrap();
-        let error = Controls::new().take_on_fifo(&path).err().expect("a regular file is rejected");
+        let error = Controls::new().take_on_fifo(&path).expect_err("a regular file is rejected");
         assert!(error.to_string().contains("is not a FIFO"), "{error}");
     }
 }

@@ -1,7 +1,7 @@
-//! Unattended capture sessions: frames flow from a camera or a record file
-//! through the bounded queue; triggers pick the sharpest frame of a burst,
-//! which is rejected with a reason or segmented and written like `segment`
-//! writes an image. Also `record`, which stores frames without segmenting.
+//! Unattended capture sessions. Frames flow from a camera or a record file
+//! through the bounded queue to the session loop. At each trigger the
+//! sharpest frame of the burst is rejected with a reason, or segmented and
+//! written as `segment` writes an image. `record` stores frames instead.
 
 pub mod burst;
 pub mod config;
@@ -48,13 +48,13 @@ pub enum SessionError {
 /// How often records are synced to storage while recording.
 const RECORD_SYNC_INTERVAL: Duration = Duration::from_secs(2);
 
-/// How often, in frames, resident memory is sampled.
+/// Sampling interval of resident memory, in frames.
 const MEMORY_SAMPLE_FRAMES: u64 = 256;
 
 /// How long the session waits for a frame before checking its flags again.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
-/// What a finished session did.
+/// Counters of a finished session.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct SessionReport {
     /// Frames the capture thread delivered.
@@ -77,8 +77,8 @@ pub struct SessionReport {
     pub rejected: u64,
     /// Captures that failed (no readable frame, or the pipeline failed).
     pub failed: u64,
-    /// Resident memory in kB after the first sample interval, at the end, and the maximum
-    /// of all samples (every 256 frames); `None` where /proc is unavailable.
+    /// Resident memory samples, one every 256 frames. It is `None` where /proc
+    /// is unavailable or fewer than 256 frames arrived.
     pub memory_kb: Option<MemoryReport>,
     /// The error that ended a replay early, if any.
     pub source_error: Option<String>,
@@ -235,7 +235,7 @@ pub fn run(pipeline: &Pipeline, source: Box<dyn FrameSource>, config: &RunConfig
     result.map(|()| report)
 }
 
-/// What became of one capture.
+/// Result of one capture.
 enum Outcome {
     Segmented,
     Rejected,

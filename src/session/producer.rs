@@ -51,7 +51,7 @@ impl RateLimit {
 }
 
 /// Starts the capture thread. It runs until `stop` is set, the queue is
-/// closed, or a finite source ends; it then closes the queue and returns the
+/// closed, or a finite source ends. Then it closes the queue and returns the
 /// error that ended the source, if any.
 pub fn spawn(
     mut source: Box<dyn FrameSource>,
