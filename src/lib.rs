@@ -6,6 +6,7 @@
 //! histogram medoid (global) and the nearest image by embedding (local). Each
 //! version is segmented by a U-Net run with tract, and the logits are averaged.
 
+pub mod capture;
 pub mod colour;
 pub mod cpu;
 pub mod eval;
@@ -14,3 +15,4 @@ pub mod models;
 pub mod output;
 pub mod pipeline;
 pub mod references;
+pub mod session;

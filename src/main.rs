@@ -39,6 +39,55 @@ enum Command {
     Model(ModelCommand),
     /// Time each stage of a full DCIN frame on one image (median of several runs).
     Bench(BenchArgs),
+    /// Capture from a camera (or replay a record file) and segment on triggers, unattended.
+    Run(RunArgs),
+    /// Record raw camera frames to a file for replay with `run --source replay:FILE`.
+    Record(RecordArgs),
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Configuration file (TOML), such as boards/example.toml.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Frame source: device:/dev/videoN, or replay:FILE for a record file; default: camera.device of the configuration.
+    #[arg(long, value_name = "SOURCE")]
+    pub source: Option<String>,
+    /// Stop after this many captures (segmented, rejected or failed).
+    #[arg(long, value_name = "N")]
+    pub max_captures: Option<u64>,
+    /// Also record every frame that reaches inference, with capture marks, to this new file.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Write results to this folder instead of output.dir of the configuration.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print the session's counters as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("camera").required(true).multiple(true).args(["device", "config"])))]
+pub struct RecordArgs {
+    /// Camera device node, such as /dev/video0; overrides camera.device of --config.
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<PathBuf>,
+    /// Configuration file whose [camera] and [recovery] sections are used.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Record file to create; an existing file is never replaced.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Stop after this many frames.
+    #[arg(long, value_name = "N")]
+    pub frames: Option<u64>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "S")]
+    pub seconds: Option<f64>,
+    /// Print the counters as one JSON object on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -191,6 +240,8 @@ fn main() -> ExitCode {
         Command::Refs(RefsCommand::Info(args)) => commands::refs_info(args),
         Command::Model(ModelCommand::Info(args)) => commands::model_info(args),
         Command::Bench(args) => commands::bench(args),
+        Command::Run(args) => commands::run(args),
+        Command::Record(args) => commands::record(args),
     };
     match result {
         Ok(code) => code,

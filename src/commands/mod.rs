@@ -4,6 +4,7 @@ mod bench;
 mod eval;
 mod model;
 mod refs;
+mod run;
 mod segment;
 
 use std::io::IsTerminal;
@@ -18,6 +19,7 @@ pub use bench::bench;
 pub use eval::eval;
 pub use model::model_info;
 pub use refs::{refs_build, refs_info};
+pub use run::{record, run};
 pub use segment::segment;
 
 /// Sets up `tracing` on stderr at warn, or lower with `-v`; RUST_LOG overrides.

@@ -64,6 +64,12 @@ pub fn read_rgb(path: &Path) -> Result<RgbImage, FrameError> {
     })
 }
 
+/// Returns whether `bytes` is a JPEG stream that reaches its end-of-image
+/// marker through well-formed marker segments, which a cut-off MJPEG frame does not.
+pub fn is_complete_jpeg(bytes: &[u8]) -> bool {
+    jpeg::is_complete(bytes)
+}
+
 /// Largest image file read, in bytes (256 MiB).
 pub const MAX_FILE_BYTES: u64 = 256 << 20;
 

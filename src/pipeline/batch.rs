@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::{Pipeline, PipelineError};
+use image::RgbImage;
+
+use super::{Pipeline, PipelineError, Segmentation, Timings};
 use crate::frame;
 use crate::output::{self, ResultsLog};
 
@@ -85,18 +87,21 @@ pub struct BatchSummary {
     pub failed: usize,
 }
 
-/// Returns the output stems to try for `input`: its file stem, then the stem
-/// with `-2`, `-3` and so on.
-fn candidate_stems(input: &Path) -> impl Iterator<Item = String> {
-    let base = input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into());
+/// Returns the output stems to try: `base`, then `base` with `-2`, `-3` and so on.
+fn candidate_stems(base: String) -> impl Iterator<Item = String> {
     std::iter::once(base.clone()).chain((2..).map(move |suffix| format!("{base}-{suffix}")))
+}
+
+/// Returns the output stem of an input file: its file stem.
+fn input_stem(input: &Path) -> String {
+    input.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "image".into())
 }
 
 /// Publishes the mask and overlay under the first stem whose files do not
 /// exist yet, and returns that stem. Existing files are never replaced, so an
 /// earlier run's results (or an input in the output directory) stay intact.
-fn publish(out_dir: &Path, input: &Path, used: &mut HashSet<String>, mask: &[u8], overlay: &[u8]) -> Result<String, PipelineError> {
-    for stem in candidate_stems(input) {
+fn publish(out_dir: &Path, base_stem: &str, used: &mut HashSet<String>, mask: &[u8], overlay: &[u8]) -> Result<String, PipelineError> {
+    for stem in candidate_stems(base_stem.to_owned()) {
         if used.contains(&stem) {
             continue;
         }
@@ -118,8 +123,9 @@ fn publish(out_dir: &Path, input: &Path, used: &mut HashSet<String>, mask: &[u8]
     unreachable!("the candidate stems never run out")
 }
 
-/// Creates the output directory, or checks that an existing path is one.
-fn prepare_out_dir(out_dir: &Path) -> Result<(), PipelineError> {
+/// Creates the output directory, or checks that an existing path is one, and
+/// removes temporary files that killed runs left in it.
+pub fn prepare_out_dir(out_dir: &Path) -> Result<(), PipelineError> {
     let error = |error| PipelineError::Output(output::OutputError::Write { path: out_dir.to_owned(), error });
     if out_dir.exists() && !out_dir.is_dir() {
         return Err(error(std::io::Error::other("exists and is not a directory; choose another --out")));
@@ -184,27 +190,40 @@ fn segment_one(pipeline: &Pipeline, input: &Path, out_dir: &Path, used: &mut Has
     let result = pipeline.segment(&rgb)?;
 
     let started = Instant::now();
-    let card = pipeline.segmenter().card();
-    let mask_png = output::mask_png(input, &result.mask)?;
-    let blended = output::overlay(&rgb, &result.mask, &card.colours, 0.45);
-    let overlay_png = output::rgb_png(input, &blended)?;
-    let stem = publish(out_dir, input, used, &mask_png, &overlay_png)?;
+    let mut fields = publish_segmentation(pipeline, &rgb, &result, &input_stem(input), out_dir, used)?;
     let write_ms = started.elapsed().as_secs_f64() * 1e3;
 
-    let mut timings = serde_json::Map::new();
-    timings.insert("decode".into(), json!(round3(decode_ms)));
-    for (stage, ms) in &result.timings.0 {
-        timings.insert((*stage).into(), json!(round3(*ms)));
-    }
-    timings.insert("write".into(), json!(round3(write_ms)));
+    fields.insert("input".into(), json!(input.display().to_string()));
+    fields.insert("timings_ms".into(), timings_json(decode_ms, &result.timings, write_ms));
+    Ok(serde_json::Value::Object(fields))
+}
+
+/// Writes the mask and overlay of a segmented frame under the first free stem
+/// starting with `base_stem` (see [`publish`]), and returns the results-line
+/// fields that every command writes: mask and overlay names, size, model,
+/// mode, references and class fractions.
+pub fn publish_segmentation(
+    pipeline: &Pipeline,
+    rgb: &RgbImage,
+    result: &Segmentation,
+    base_stem: &str,
+    out_dir: &Path,
+    used: &mut HashSet<String>,
+) -> Result<serde_json::Map<String, serde_json::Value>, PipelineError> {
+    let card = pipeline.segmenter().card();
+    let name = out_dir.join(base_stem);
+    let mask_png = output::mask_png(&name, &result.mask)?;
+    let blended = output::overlay(rgb, &result.mask, &card.colours, 0.45);
+    let overlay_png = output::rgb_png(&name, &blended)?;
+    let stem = publish(out_dir, base_stem, used, &mask_png, &overlay_png)?;
+
     let fractions: serde_json::Map<String, serde_json::Value> = card
         .classes
         .iter()
         .zip(&result.class_fractions)
         .map(|(name, fraction)| (name.clone(), json!(round6(*fraction))))
         .collect();
-    Ok(json!({
-        "input": input.display().to_string(),
+    let line = json!({
         "mask": format!("{stem}.mask.png"),
         "overlay": format!("{stem}.overlay.png"),
         "width": rgb.width(),
@@ -214,8 +233,22 @@ fn segment_one(pipeline: &Pipeline, input: &Path, out_dir: &Path, used: &mut Has
         "colour_space": pipeline.colour_space(),
         "references": result.references,
         "class_fractions": fractions,
-        "timings_ms": timings,
-    }))
+    });
+    match line {
+        serde_json::Value::Object(fields) => Ok(fields),
+        _ => unreachable!("json! of an object literal is an object"),
+    }
+}
+
+/// Returns the stage timings as a JSON object, with decoding first and writing last.
+pub fn timings_json(decode_ms: f64, stages: &Timings, write_ms: f64) -> serde_json::Value {
+    let mut timings = serde_json::Map::new();
+    timings.insert("decode".into(), json!(round3(decode_ms)));
+    for (stage, ms) in &stages.0 {
+        timings.insert((*stage).into(), json!(round3(*ms)));
+    }
+    timings.insert("write".into(), json!(round3(write_ms)));
+    serde_json::Value::Object(timings)
 }
 
 fn round3(value: f64) -> f64 {

@@ -14,10 +14,10 @@ use crate::frame::{self, FrameError};
 use crate::models::{Model, ModelError, Task};
 use crate::references::{ReferenceError, ReferenceSet};
 
-pub use batch::{collect_inputs, segment_files, BatchSummary, InputList};
+pub use batch::{collect_inputs, prepare_out_dir, publish_segmentation, segment_files, timings_json, BatchSummary, InputList};
 
 /// Colour normalisation mode applied before segmentation.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Segment the image as it is.
