@@ -25,6 +25,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         model: settings.model.clone(),
         embedder: settings.embedder.clone(),
         refs: settings.refs.clone(),
+        colour_space: settings.colour_space,
     })?;
 
     let controls = Controls::new();

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use crate::capture::quality::QualityLimits;
 use crate::capture::CameraSettings;
+use crate::colour::ColourSpace;
 use crate::pipeline::Mode;
 
 /// Largest burst: frames kept for choosing the sharpest one.
@@ -93,11 +94,20 @@ pub struct PipelineSettings {
     pub embedder: Option<PathBuf>,
     /// Reference set.
     pub refs: Option<PathBuf>,
+    /// Colour space of the transfer (`lalphabeta` or `lab`).
+    pub colour_space: ColourSpace,
 }
 
 impl Default for PipelineSettings {
     fn default() -> PipelineSettings {
-        PipelineSettings { mode: Mode::Full, reference: None, model: None, embedder: None, refs: None }
+        PipelineSettings {
+            mode: Mode::Full,
+            reference: None,
+            model: None,
+            embedder: None,
+            refs: None,
+            colour_space: ColourSpace::default(),
+        }
     }
 }
 
