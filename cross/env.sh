@@ -55,11 +55,11 @@ cross_setup() {
     export "CC_${target//-/_}=$triple-gcc"
     export "AR_${target//-/_}=$triple-ar"
     # QEMU must take the dynamic loader and libc from one package. Debian's
-    # multiarch libc (libc6:arm64 or libc6:armhf, which libstd-rust-web-dev pulls
-    # in) puts the loader where the binary asks for it, so no prefix is needed;
-    # with a prefix of /usr/<triple>, QEMU would load the cross package's loader
-    # but the loader would still find the multiarch libc, and programs then hang
-    # in their first thread start. The cross package alone is the fallback.
+    # multiarch libc (libc6:arm64 or libc6:armhf, a dependency of
+    # libstd-rust-web-dev) installs the loader at the path the binary names, so
+    # no prefix is needed. A prefix of /usr/<triple> pairs the cross package's
+    # loader with the multiarch libc, and programs then hang when they start
+    # their first thread. The cross package alone is the fallback.
     local loader
     case $debarch in
         arm64) loader=/lib/ld-linux-aarch64.so.1 ;;

@@ -87,9 +87,9 @@ pub fn has_dotprod() -> bool {
 /// Clears the upper halves of the x86 vector registers (`vzeroupper`).
 ///
 /// tract's hand-written AVX and AVX-512 kernels return with the upper register
-/// halves still in use. On Intel CPUs every SSE instruction that runs after
-/// that (the scalar kernels, libm, parts of image decoding) then waits on a
-/// merge with those halves: the scalar colour statistics ran 28 times slower
+/// halves still in use. On Intel CPUs every later SSE instruction (the scalar
+/// kernels, libm, parts of image decoding) then waits on a merge with those
+/// halves. On one Intel Xeon the scalar colour statistics ran 28 times slower
 /// right after an embedder pass than right after a segmenter pass. Call this
 /// after each tract run. It does nothing on other architectures or CPUs
 /// without AVX.

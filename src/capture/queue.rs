@@ -20,7 +20,7 @@ pub const QUEUE_FRAMES: usize = 4;
 /// Empty buffers kept for reuse.
 pub const SPARE_FRAMES: usize = 4;
 
-/// What [`FrameQueue::push`] does when the queue is full.
+/// Policy of [`FrameQueue::push`] when the queue is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WhenFull {
     /// Drop the oldest waiting frame and count it (a live camera).

@@ -427,7 +427,8 @@ mod tests {
                 let b_part = code * BACK_ONE / 200 - 128 * BACK_ONE / 200;
                 for value in [fy + a_part, fy - b_part] {
                     let index = value - F_INVERSE_MIN;
-                    assert!(index >= 0 && (index as usize) < F_INVERSE_LEN, "L {l}, code {code}: index {index}");
+                    assert!(index >= 0, "L {l}, code {code}: index {index} below the table");
+                    assert!((index as usize) < F_INVERSE_LEN, "L {l}, code {code}: index {index} past the table");
                 }
             }
         }

@@ -38,12 +38,12 @@ pub struct RunConfig {
     /// When a capture is rejected instead of segmented.
     #[serde(default)]
     pub quality: QualityLimits,
-    /// Where results go.
+    /// Output folder and result options.
     pub output: OutputSettings,
     /// Model, references and mode.
     #[serde(default)]
     pub pipeline: PipelineSettings,
-    /// How camera errors are handled.
+    /// Recovery from camera errors.
     #[serde(default)]
     pub recovery: RecoverySettings,
 }
@@ -68,7 +68,7 @@ impl Default for TriggerSettings {
     }
 }
 
-/// Where results go.
+/// Output folder and result options.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSettings {
@@ -111,13 +111,13 @@ impl Default for PipelineSettings {
     }
 }
 
-/// How camera errors are handled.
+/// Recovery from camera errors: reopen backoff and log intervals.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RecoverySettings {
     /// Wait before the first reopen attempt, in milliseconds; doubled after each failure.
     pub reopen_initial_ms: u64,
-    /// Longest wait between reopen attempts, in milliseconds.
+    /// Maximum wait between reopen attempts, in milliseconds.
     pub reopen_max_ms: u64,
     /// Read timeouts in a row after which the camera is reopened.
     pub timeouts_before_reopen: u32,

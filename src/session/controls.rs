@@ -1,5 +1,5 @@
-//! What the operator and the service manager send a running session: SIGTERM
-//! and SIGINT to stop, SIGUSR1 or a `take` line on a control FIFO to capture.
+//! Controls of a running session: SIGTERM and SIGINT stop it, and SIGUSR1 or a
+//! `take` line on the control FIFO requests a capture.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
