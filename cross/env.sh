@@ -51,6 +51,9 @@ cross_setup() {
 
     local upper
     upper=$(echo "$target" | tr 'a-z-' 'A-Z_')
+    # bindgen (the v4l crate's V4L2 bindings) runs clang for the target; the
+    # headers of the cross libc serve it without the target's libc6-dev.
+    export "BINDGEN_EXTRA_CLANG_ARGS_${target//-/_}=-isystem /usr/$triple/include"
     export "CARGO_TARGET_${upper}_LINKER=$triple-gcc"
     export "CC_${target//-/_}=$triple-gcc"
     export "AR_${target//-/_}=$triple-ar"

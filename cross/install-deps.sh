@@ -4,7 +4,8 @@
 # linkers and QEMU user mode. Packages already present are left alone.
 set -euo pipefail
 packages=(rustc-web cargo-web libstd-rust-web-dev:arm64 libstd-rust-web-dev:armhf
-    gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user)
+    gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross
+    qemu-user qemu-system-arm kmod cpio)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
