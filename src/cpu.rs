@@ -61,6 +61,8 @@ fn names(families: &[Simd]) -> String {
 
 /// Returns the families this CPU can run, the portable one first and the best last.
 pub fn available() -> Vec<Simd> {
+    // Only x86_64 and aarch64 builds add a family to the scalar one.
+    #[allow(unused_mut)]
     let mut families = vec![Simd::Scalar];
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {

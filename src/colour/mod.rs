@@ -8,12 +8,16 @@
 //! scalar table always exists, and the SIMD table for the family chosen in
 //! [`crate::cpu`] replaces it.
 
+// Shared by the SIMD kernels, which 32-bit ARM builds do not have.
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
 mod approx;
 pub mod cielab;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 mod histogram;
 mod lab;
+// Shared by the SIMD kernels, which 32-bit ARM builds do not have.
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
 mod moments;
 #[cfg(target_arch = "aarch64")]
 mod neon;
@@ -123,6 +127,7 @@ pub struct ColourKernels {
 }
 
 /// The LMS floor as the f32 kernels use it.
+#[cfg_attr(not(any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
 pub(crate) const LMS_FLOOR_F32: f32 = lab::LMS_FLOOR as f32;
 
 static SCALAR: ColourKernels = ColourKernels {

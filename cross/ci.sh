@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The ARM part of CI, run by .ci/run after the host tests (as root on a fresh
+# Debian 12 machine: it installs what it needs).
+#
+#   cross/ci.sh HOST_BINARY
+#
+# 1. aarch64: the release build, the library tests under qemu-aarch64 with each
+#    SIMD family forced on the Pi 4 and Pi 5 CPU models, a selection of the
+#    integration tests, and the emulated-board camera test (vivid).
+# 2. armv7: the release build and its smoke test under qemu-arm.
+# HOST_BINARY is a throatseg built for this machine; the ARM masks are compared
+# with its masks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ $# -ne 1 ]; then
+    echo "usage: cross/ci.sh HOST_BINARY" >&2
+    exit 2
+fi
+host_binary=$1
+aarch64=aarch64-unknown-linux-gnu
+armv7=armv7-unknown-linux-gnueabihf
+target_dir=${CARGO_TARGET_DIR:-target}
+
+step() {
+    echo "== cross/ci.sh: $* ($(date -u +%H:%M:%S))" >&2
+}
+
+step "installing the cross toolchains and QEMU"
+bash cross/install-deps.sh
+
+step "aarch64 release build"
+bash cross/build.sh "$aarch64"
+
+step "emulated board: vivid camera, replay, unplug"
+bash cross/board/vivid-test.sh "$target_dir/$aarch64/release/throatseg" "$host_binary"
+
+# The tests are built with the release profile, so they reuse the release
+# build's dependencies.
+for board in cortex-a72 cortex-a76; do
+    for simd in scalar neon; do
+        step "aarch64 library tests on $board, SIMD $simd"
+        bash cross/test.sh "$aarch64" "$board" "$simd" --release --lib
+    done
+done
+step "aarch64 integration tests on cortex-a76 (segment, model, refs, lab)"
+bash cross/test.sh "$aarch64" cortex-a76 neon --release \
+    --test segment_cli --test model_cli --test refs_cli --test lab_opencv --test capture_cli
+
+step "armv7 release build"
+bash cross/build.sh "$armv7"
+step "armv7 smoke test"
+bash cross/smoke.sh "$armv7" "$target_dir/$armv7/release/throatseg" "$host_binary"
+step "done"
