@@ -4,10 +4,12 @@
 #
 #   cross/ci.sh HOST_BINARY
 #
-# 1. aarch64: the release build, the library tests under qemu-aarch64 with each
-#    SIMD family forced on the Pi 4 and Pi 5 CPU models, a selection of the
-#    integration tests, and the emulated-board camera test (vivid).
-# 2. armv7: the release build and its smoke test under qemu-arm.
+# 1. aarch64, built with the armtest profile (release without LTO: the binary
+#    and every test binary link tract, and LTO on each would take most of the
+#    budget): the emulated-board camera test (vivid), the library tests under
+#    qemu-aarch64 with each SIMD family forced on the Pi 4 and Pi 5 CPU models,
+#    and a selection of the integration tests.
+# 2. armv7: the release build, as boards get it, and its smoke test under qemu-arm.
 # HOST_BINARY is a throatseg built for this machine; the ARM masks are compared
 # with its masks.
 set -euo pipefail
@@ -28,22 +30,20 @@ step() {
 step "installing the cross toolchains and QEMU"
 bash cross/install-deps.sh
 
-step "aarch64 release build"
-bash cross/build.sh "$aarch64"
+step "aarch64 build (armtest profile)"
+CROSS_PROFILE=armtest bash cross/build.sh "$aarch64"
 
 step "emulated board: vivid camera, replay, unplug"
-bash cross/board/vivid-test.sh "$target_dir/$aarch64/release/throatseg" "$host_binary"
+bash cross/board/vivid-test.sh "$target_dir/$aarch64/armtest/throatseg" "$host_binary"
 
-# The tests are built with the release profile, so they reuse the release
-# build's dependencies.
 for board in cortex-a72 cortex-a76; do
     for simd in scalar neon; do
         step "aarch64 library tests on $board, SIMD $simd"
-        bash cross/test.sh "$aarch64" "$board" "$simd" --release --lib
+        bash cross/test.sh "$aarch64" "$board" "$simd" --profile armtest --lib
     done
 done
 step "aarch64 integration tests on cortex-a76 (segment, model, refs, lab)"
-bash cross/test.sh "$aarch64" cortex-a76 neon --release \
+bash cross/test.sh "$aarch64" cortex-a76 neon --profile armtest \
     --test segment_cli --test model_cli --test refs_cli --test lab_opencv --test capture_cli
 
 step "armv7 release build"

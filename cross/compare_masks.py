@@ -61,7 +61,7 @@ def main():
     arm_lines, host_lines = results_lines(arm_dir), results_lines(host_dir)
     worst, failures = compare(arm_dir, arm_lines, host_dir, host_lines, min_agreement)
     if not arm_lines:
-        failures.append(f"{arm_dir} holds no results")
+        failures.append(f"no results found in {arm_dir}")
     if not has_foreground(host_lines):
         failures.append("the host found no foreground in any image: the comparison would prove little")
     for failure in failures:

@@ -73,7 +73,7 @@ def check_run(failures, results, step, captures, expect_reopen):
         if not failures.check(mask_path.exists(), f"{step}: capture {entry.get('capture')} has no mask file ({entry})"):
             continue
         mask = np.asarray(Image.open(mask_path))
-        failures.check(mask.shape == (entry["height"], entry["width"]), f"{step}: {mask_path.name} is {mask.shape}, the line says {entry['width']}x{entry['height']}")
+        failures.check(mask.shape == (entry["height"], entry["width"]), f"{step}: {mask_path.name} is {mask.shape}, results.jsonl records {entry['width']}x{entry['height']}")
         failures.check((results / step / entry["overlay"]).exists(), f"{step}: {entry['overlay']} is missing")
     return entries, report
 

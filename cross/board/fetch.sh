@@ -28,7 +28,7 @@ command -v depmod >/dev/null || fail "depmod not found; apt-get install kmod"
 # The metapackage names the current kernel package of the release.
 kernel_package=$(apt-cache depends linux-image-arm64:arm64 2>/dev/null |
     sed -n 's/^ *Depends: \(linux-image-[0-9].*-arm64\)\(:arm64\)\?$/\1/p' | head -n 1)
-[ -n "$kernel_package" ] || fail "apt-cache knows no linux-image-arm64:arm64; run 'apt-get update' after cross/install-deps.sh"
+[ -n "$kernel_package" ] || fail "linux-image-arm64:arm64 not found by apt-cache; run 'apt-get update' after cross/install-deps.sh"
 release=${kernel_package#linux-image-}
 
 root=$cache/root-$release

@@ -112,7 +112,7 @@ echo "cross/board/vivid-test.sh: the board ran for $(($(date +%s) - started)) s"
 
 mkdir -p "$work/results"
 tar xf "$work/results.img" -C "$work/results" ||
-    fail "the result disk holds no archive; the board did not finish, see $work/console.log"
+    fail "no archive found on the result disk: the board did not finish; see $work/console.log"
 sed 's/^/board console: /' "$work/console.log" | grep -v '^board console: $' | tail -n 40 >&2 || true
 
 if [ -n "$host_binary" ]; then
