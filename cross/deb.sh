@@ -50,8 +50,15 @@ revision=${THROATSEG_DEB_REVISION:-1}
 [ "$(head -c 4 "$binary" | od -An -c | tr -d ' ')" = '177ELF' ] ||
     fail "$binary is not an ELF executable; pass the throatseg binary that cross/build.sh $target made"
 machine=$(od -An -tu2 -j18 -N2 "$binary" | tr -d ' ')
-[ "$machine" = "$elf_machine" ] ||
-    fail "$binary is for ELF machine $machine, not $target (machine $elf_machine); build it with 'cross/build.sh $target'"
+if [ "$machine" != "$elf_machine" ]; then
+    case $machine in
+        183) found="an AArch64 binary" ;;
+        40) found="a 32-bit ARM binary" ;;
+        62) found="an x86-64 binary" ;;
+        *) found="a binary for ELF machine $machine" ;;
+    esac
+    fail "$binary is $found, not one for $target; build it with 'cross/build.sh $target' or pass the binary that build made"
+fi
 [ -f "boards/$board.toml" ] ||
     fail "THROATSEG_BOARD=$board: boards/$board.toml not found; use one of: $(cd boards && ls -- *.toml | sed 's/\.toml$//' | tr '\n' ' ')"
 for tool in dpkg-deb "$triple-strip" "$triple-readelf" "$triple-objdump"; do
