@@ -299,3 +299,53 @@ fn memory_flat_over_long_replay() {
     assert_eq!(memory["samples"], 9, "a sample every 256 frames");
     assert!(last <= first + 16 * 1024, "resident memory grew from {first} kB to {last} kB");
 }
+
+/// Receives the next datagram as text, or `None` after a 60 s wait.
+fn next_notification(socket: &std::os::unix::net::UnixDatagram) -> Option<String> {
+    let mut buffer = [0u8; 512];
+    let length = socket.recv(&mut buffer).ok()?;
+    Some(String::from_utf8_lossy(&buffer[..length]).into_owned())
+}
+
+#[test]
+fn systemd_notifications_over_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("long.tsraw");
+    let images = throat_images();
+    let frames: Vec<RawFrame> = (0..600).map(|i| yuyv_frame(&images[i % 8], 64, 48, 1.0, i as u32)).collect();
+    write_record(&record, &frames);
+    let config = write_config(dir.path(), 1, 1, "none");
+    let socket_path = dir.path().join("notify");
+    let socket = std::os::unix::net::UnixDatagram::bind(&socket_path).unwrap();
+    socket.set_read_timeout(Some(std::time::Duration::from_secs(60))).unwrap();
+
+    let out = dir.path().join("out");
+    let source = format!("replay:{}", record.display());
+    let child = common::throatseg_command()
+        .args(["run", "--config", config.to_str().unwrap(), "--source", &source, "--out", out.to_str().unwrap()])
+        .env("NOTIFY_SOCKET", &socket_path)
+        .env("WATCHDOG_USEC", "200000")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the throatseg binary starts");
+
+    assert_eq!(next_notification(&socket).as_deref(), Some("READY=1"), "READY=1 comes first");
+    assert_eq!(next_notification(&socket).as_deref(), Some("WATCHDOG=1"), "keep-alives follow");
+    assert_eq!(next_notification(&socket).as_deref(), Some("WATCHDOG=1"), "keep-alives repeat");
+    // SAFETY: kill only sends a signal to the child this test started.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    assert_eq!(sent, 0, "SIGTERM sent");
+
+    let mut after_term = Vec::new();
+    while let Some(state) = next_notification(&socket) {
+        after_term.push(state.clone());
+        if state == "STOPPING=1" {
+            break;
+        }
+    }
+    assert_eq!(after_term.last().map(String::as_str), Some("STOPPING=1"), "STOPPING=1 after SIGTERM: {after_term:?}");
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "SIGTERM ends the run cleanly: {}", stderr_text(&output));
+    let captures = results_lines(&out).len();
+    assert!(captures < 600, "the run stopped before the end of the replay ({captures} captures)");
+}

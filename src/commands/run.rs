@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use throatseg::capture::{unix_time_us, CameraSettings, DeviceSource, FrameSource, RecordWriter, ReplaySource};
-use throatseg::session::{self, Controls, RecordLimits, RunConfig, RunOptions, SessionReport};
+use throatseg::session::{self, Controls, Notifier, RecordLimits, RunConfig, RunOptions, SessionReport};
 
 use super::load_pipeline;
 use crate::{PipelineArgs, RecordArgs, RunArgs};
@@ -44,7 +44,16 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         Some(path) => Some(RecordWriter::create(path, &source.name(), unix_time_us())?),
         None => None,
     };
-    let options = RunOptions { max_captures: args.max_captures, record: recorder.as_mut() };
+    // Under systemd (Type=notify) the service counts as started once the
+    // pipeline is loaded and the source exists; the camera itself opens on
+    // the first read and is reopened with backoff, which the watchdog covers.
+    let notifier = Notifier::from_env()?;
+    if let Some(notifier) = &notifier {
+        notifier.ready()?;
+        let watchdog_ms = notifier.watchdog_timeout().map(|timeout| timeout.as_millis() as u64);
+        tracing::info!(?watchdog_ms, "notified systemd that the service is ready");
+    }
+    let options = RunOptions { max_captures: args.max_captures, record: recorder.as_mut(), notifier: notifier.as_ref() };
     let report = session::run(&pipeline, source, &config, &controls, options)
         .with_context(|| format!("session writing to {} stopped", config.output.dir.display()))?;
     if let Some(recorder) = recorder {

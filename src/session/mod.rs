@@ -6,6 +6,7 @@
 pub mod burst;
 pub mod config;
 pub mod controls;
+pub mod notify;
 pub mod producer;
 
 use std::collections::HashSet;
@@ -26,7 +27,8 @@ use crate::pipeline::{self, Pipeline, PipelineError};
 use burst::Burst;
 pub use config::{ConfigError, RunConfig};
 pub use controls::Controls;
-use producer::CaptureStats;
+pub use notify::{Notifier, NotifyError};
+use producer::{CaptureStats, RateLimit};
 
 /// Errors that stop a session.
 #[derive(Debug, thiserror::Error)]
@@ -155,6 +157,47 @@ pub struct RunOptions<'a> {
     pub max_captures: Option<u64>,
     /// Record every processed frame, with trigger marks, to this writer.
     pub record: Option<&'a mut RecordWriter>,
+    /// Send systemd watchdog keep-alives and `STOPPING=1` through this notifier.
+    pub notifier: Option<&'a Notifier>,
+}
+
+/// Sends watchdog keep-alives from the session loop while the capture
+/// thread makes progress. The loop itself being alive is the other half of
+/// health: a loop stuck in inference or output sends nothing either.
+struct Watchdog<'a> {
+    notifier: &'a Notifier,
+    /// Maximum time the capture thread may go without progress. A read
+    /// blocks for up to the camera's read timeout, so that is allowed on top
+    /// of the watchdog timeout.
+    stall_limit: Duration,
+    error_log: RateLimit,
+}
+
+impl<'a> Watchdog<'a> {
+    fn new(notifier: &'a Notifier, read_timeout: Duration, log_interval: Duration) -> Option<Watchdog<'a>> {
+        let timeout = notifier.watchdog_timeout()?;
+        Some(Watchdog { notifier, stall_limit: timeout + read_timeout, error_log: RateLimit::new(log_interval) })
+    }
+
+    /// Sends a keep-alive if one is due and the capture thread's last
+    /// progress is at most `stall_limit` old.
+    fn keep_alive(&mut self, capture_progress_age: Duration) {
+        if capture_progress_age > self.stall_limit {
+            if let Some(held_back) = self.error_log.allow() {
+                tracing::error!(
+                    stalled_ms = capture_progress_age.as_millis() as u64,
+                    held_back,
+                    "the capture thread has made no progress; withholding watchdog keep-alives so that systemd restarts the service"
+                );
+            }
+            return;
+        }
+        if let Err(error) = self.notifier.keep_alive_if_due() {
+            if let Some(held_back) = self.error_log.allow() {
+                tracing::warn!(%error, held_back, "sending the watchdog keep-alive failed");
+            }
+        }
+    }
 }
 
 /// Runs a capture session until the source ends, `max_captures` captures
@@ -173,10 +216,19 @@ pub fn run(pipeline: &Pipeline, source: Box<dyn FrameSource>, config: &RunConfig
     let mut report = SessionReport::default();
     let mut record = options.record;
     let mut last_sync = Instant::now();
+    let read_timeout = Duration::from_millis(config.camera.read_timeout_ms);
+    let log_interval = Duration::from_secs(config.recovery.log_interval_s);
+    let mut watchdog = options.notifier.and_then(|notifier| Watchdog::new(notifier, read_timeout, log_interval));
     let result = loop {
         if controls.shutdown_requested() {
             tracing::info!("shutdown requested");
+            if let Some(Err(error)) = options.notifier.map(Notifier::stopping) {
+                tracing::warn!(%error, "sending STOPPING=1 to systemd failed");
+            }
             break Ok(());
+        }
+        if let Some(watchdog) = watchdog.as_mut() {
+            watchdog.keep_alive(capture.stats.heartbeat.age());
         }
         if options.max_captures.is_some_and(|max| report.captures >= max) {
             break Ok(());
@@ -464,6 +516,32 @@ mod tests {
         // 2026-12-31 23:59:59 UTC: 1798761599 s.
         assert_eq!(iso_utc(1_798_761_599_000_000), "2026-12-31T23:59:59.000000Z", "end of a year");
         assert_eq!(compact_utc(951_827_696_789_012), "20000229T123456.789Z", "file-name stamp");
+    }
+
+    #[test]
+    fn watchdog_withheld_when_capture_stalls() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        socket.set_nonblocking(true).unwrap();
+        let notifier = Notifier::from_values(Some(path.as_os_str()), Some("1000000"), None, 1).unwrap().unwrap();
+        let mut watchdog = Watchdog::new(&notifier, Duration::from_millis(500), Duration::from_secs(10)).expect("watchdog on");
+        let mut buffer = [0u8; 64];
+
+        watchdog.keep_alive(Duration::from_millis(1600));
+        assert!(socket.recv(&mut buffer).is_err(), "no keep-alive while the capture thread is stalled past 1.5 s");
+        watchdog.keep_alive(Duration::from_millis(1400));
+        let length = socket.recv(&mut buffer).expect("a keep-alive once the capture thread is within the limit");
+        assert_eq!(&buffer[..length], b"WATCHDOG=1", "keep-alive datagram");
+    }
+
+    #[test]
+    fn watchdog_off_without_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let _socket = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        let notifier = Notifier::from_values(Some(path.as_os_str()), None, None, 1).unwrap().unwrap();
+        assert!(Watchdog::new(&notifier, Duration::from_millis(500), Duration::from_secs(10)).is_none(), "no WATCHDOG_USEC, no watchdog");
     }
 
     #[test]

@@ -22,6 +22,35 @@ pub struct CaptureStats {
     pub timeouts: AtomicU64,
     /// Successful reopens of the camera.
     pub reopens: AtomicU64,
+    /// The time the thread last made progress, for the service watchdog.
+    pub heartbeat: Heartbeat,
+}
+
+/// The time of the capture thread's last sign of progress: a frame, a read
+/// error or timeout, or a step of the reopen backoff. A thread stuck in a
+/// device call stops beating.
+#[derive(Debug)]
+pub struct Heartbeat {
+    epoch: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Heartbeat {
+        Heartbeat { epoch: Instant::now(), last_ms: AtomicU64::new(0) }
+    }
+}
+
+impl Heartbeat {
+    /// Records progress now.
+    pub fn beat(&self) {
+        self.last_ms.store(self.epoch.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+
+    /// Returns the time since the last beat (or since creation, before the first).
+    pub fn age(&self) -> Duration {
+        self.epoch.elapsed().saturating_sub(Duration::from_millis(self.last_ms.load(Ordering::Relaxed)))
+    }
 }
 
 /// Allows a log line at most once per interval and counts the ones held back.
@@ -81,8 +110,11 @@ fn capture_loop(
     let mut timeouts_in_row = 0u32;
 
     while !stop.load(Ordering::SeqCst) {
+        stats.heartbeat.beat();
         let mut frame = queue.take_spare();
-        let error = match source.next_frame(&mut frame) {
+        let read = source.next_frame(&mut frame);
+        stats.heartbeat.beat();
+        let error = match read {
             Ok(true) => {
                 timeouts_in_row = 0;
                 stats.frames.fetch_add(1, Ordering::Relaxed);
@@ -123,7 +155,7 @@ fn capture_loop(
         }
         tracing::warn!(source = %name, %error, "capture failed; reopening the camera");
         timeouts_in_row = 0;
-        if !reopen_with_backoff(source, &name, stop, recovery) {
+        if !reopen_with_backoff(source, &name, stop, recovery, &stats.heartbeat) {
             return None;
         }
         stats.reopens.fetch_add(1, Ordering::Relaxed);
@@ -134,14 +166,16 @@ fn capture_loop(
 /// Reopens `source` until it works or `stop` is set, waiting
 /// `reopen_initial_ms` before the first attempt and doubling the wait after
 /// each failure up to `reopen_max_ms`. Returns whether it reopened.
-fn reopen_with_backoff(source: &mut dyn FrameSource, name: &str, stop: &AtomicBool, recovery: &RecoverySettings) -> bool {
+fn reopen_with_backoff(source: &mut dyn FrameSource, name: &str, stop: &AtomicBool, recovery: &RecoverySettings, heartbeat: &Heartbeat) -> bool {
     let mut delay = Duration::from_millis(recovery.reopen_initial_ms);
     let max_delay = Duration::from_millis(recovery.reopen_max_ms);
     for attempt in 1u64.. {
-        if !sleep_unless_stopped(delay, stop) {
+        if !sleep_unless_stopped(delay, stop, heartbeat) {
             return false;
         }
-        match source.reopen() {
+        let reopened = source.reopen();
+        heartbeat.beat();
+        match reopened {
             Ok(()) => {
                 tracing::info!(source = %name, attempt, "camera reopened");
                 return true;
@@ -155,13 +189,15 @@ fn reopen_with_backoff(source: &mut dyn FrameSource, name: &str, stop: &AtomicBo
     false
 }
 
-/// Sleeps for `duration` in short steps; returns `false` as soon as `stop` is set.
-fn sleep_unless_stopped(duration: Duration, stop: &AtomicBool) -> bool {
+/// Sleeps for `duration` in short steps, beating `heartbeat` at each; returns
+/// `false` as soon as `stop` is set.
+fn sleep_unless_stopped(duration: Duration, stop: &AtomicBool, heartbeat: &Heartbeat) -> bool {
     let deadline = Instant::now() + duration;
     while Instant::now() < deadline {
         if stop.load(Ordering::SeqCst) {
             return false;
         }
+        heartbeat.beat();
         std::thread::sleep((deadline - Instant::now()).min(Duration::from_millis(50)));
     }
     !stop.load(Ordering::SeqCst)
@@ -236,6 +272,35 @@ mod tests {
         assert_eq!(stats.corrupt.load(Ordering::Relaxed), 1, "corrupt frames");
         assert_eq!(stats.timeouts.load(Ordering::Relaxed), 1, "timeouts");
         assert_eq!(stats.reopens.load(Ordering::Relaxed), 1, "one reopen after the device error");
+    }
+
+    #[test]
+    fn heartbeat_continues_during_backoff() {
+        let source = ScriptedSource { script: vec![Err("gone")], at: 0, reopen_failures: u32::MAX, reopen_attempts: 0 };
+        let queue = Arc::new(FrameQueue::new(WhenFull::DropOldest));
+        let stats = Arc::new(CaptureStats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let recovery = RecoverySettings { reopen_initial_ms: 300, reopen_max_ms: 300, timeouts_before_reopen: 1, log_interval_s: 10 };
+        let handle = spawn(Box::new(source), Arc::clone(&queue), Arc::clone(&stop), Arc::clone(&stats), recovery).unwrap();
+
+        for _ in 0..10 {
+            std::thread::sleep(Duration::from_millis(70));
+            let age = stats.heartbeat.age();
+            assert!(age < Duration::from_millis(200), "heartbeat {age:?} old while the camera is reopened");
+        }
+        stop.store(true, Ordering::SeqCst);
+        assert!(handle.join().unwrap().is_none(), "the thread stops cleanly");
+        assert_eq!(stats.reopens.load(Ordering::Relaxed), 0, "no reopen succeeded");
+    }
+
+    #[test]
+    fn heartbeat_age_grows_without_beats() {
+        let heartbeat = Heartbeat::default();
+        heartbeat.beat();
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(heartbeat.age() >= Duration::from_millis(50), "age {:?} after 60 ms", heartbeat.age());
+        heartbeat.beat();
+        assert!(heartbeat.age() < Duration::from_millis(50), "age {:?} right after a beat", heartbeat.age());
     }
 
     #[test]

@@ -51,7 +51,9 @@ pub fn throatseg_command() -> Command {
         }
         None => Command::new(binary),
     };
-    command.env("THROATSEG_MODEL_DIR", models_dir()).env_remove("RUST_LOG");
+    // NOTIFY_SOCKET is removed so that tests run from a systemd service do not
+    // notify it; the notification test sets its own.
+    command.env("THROATSEG_MODEL_DIR", models_dir()).env_remove("RUST_LOG").env_remove("NOTIFY_SOCKET");
     command
 }
 
