@@ -9,7 +9,10 @@
 #    budget): the emulated-board camera test (vivid), the library tests under
 #    qemu-aarch64 with each SIMD family forced on the Pi 4 and Pi 5 CPU models,
 #    and a selection of the integration tests.
-# 2. armv7: the release build, as boards get it, and its smoke test under qemu-arm.
+#    The aarch64 binary is then packaged as a .deb, checked by lintian and
+#    installed into a debootstrapped arm64 Debian (cross/deb-test.sh).
+# 2. armv7: the release build, as boards get it, its smoke test under qemu-arm
+#    and its .deb.
 # HOST_BINARY is a throatseg built for this machine; the ARM masks are compared
 # with its masks.
 set -euo pipefail
@@ -29,6 +32,13 @@ step() {
 
 step "installing the cross toolchains and QEMU"
 bash cross/install-deps.sh
+# The package checks: systemd-analyze verifies the unit, lintian the package.
+for tool in systemd-analyze lintian; do
+    if ! command -v "$tool" >/dev/null; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd lintian >/dev/null
+        break
+    fi
+done
 
 step "aarch64 build (armtest profile)"
 CROSS_PROFILE=armtest bash cross/build.sh "$aarch64"
@@ -46,8 +56,17 @@ step "aarch64 integration tests on cortex-a76 (segment, model, refs, lab)"
 bash cross/test.sh "$aarch64" cortex-a76 neon --profile armtest \
     --test segment_cli --test model_cli --test refs_cli --test lab_opencv --test capture_cli
 
+step "arm64 package: build, lintian, install test"
+bash cross/deb.sh "$aarch64" "$target_dir/$aarch64/armtest/throatseg"
+# lintian's errors fail the build; its warnings are listed in docs/deployment.md.
+lintian --fail-on error target/deb/throatseg_*_arm64.deb
+bash cross/deb-test.sh target/deb/throatseg_*_arm64.deb
+
 step "armv7 release build"
 bash cross/build.sh "$armv7"
 step "armv7 smoke test"
 bash cross/smoke.sh "$armv7" "$target_dir/$armv7/release/throatseg" "$host_binary"
+step "armhf package"
+bash cross/deb.sh "$armv7" "$target_dir/$armv7/release/throatseg"
+lintian --fail-on error target/deb/throatseg_*_armhf.deb
 step "done"
