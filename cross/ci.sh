@@ -7,8 +7,7 @@
 # 1. aarch64, built with the armtest profile (release without LTO: the binary
 #    and every test binary link tract, and LTO on each would take most of the
 #    budget): the emulated-board camera test (vivid), the library tests under
-#    qemu-aarch64 with each SIMD family forced on the Pi 4 and Pi 5 CPU models,
-#    and a selection of the integration tests.
+#    qemu-aarch64 with each SIMD family forced on the Pi 4 and Pi 5 CPU models.
 #    The aarch64 binary is then packaged as a .deb, checked by lintian and
 #    installed into a debootstrapped arm64 Debian (cross/deb-test.sh).
 # 2. armv7: the release build, as boards get it, its smoke test under qemu-arm
@@ -52,11 +51,9 @@ for board in cortex-a72 cortex-a76; do
         bash cross/test.sh "$aarch64" "$board" "$simd" --profile armtest --lib
     done
 done
-# segment_cli (80 throat photographs in full mode) and dice_c3 take tens of
-# minutes under QEMU; the emulated board and the smoke test segment real images.
-step "aarch64 integration tests on cortex-a76 (model, refs, lab, capture, boards)"
-bash cross/test.sh "$aarch64" cortex-a76 neon --profile armtest \
-    --test model_cli --test refs_cli --test lab_opencv --test capture_cli --test boards
+# The integration tests take too long under QEMU for the CI budget (dice_c3
+# alone over half an hour); the emulated board and the armv7 smoke test run
+# the binary on real images instead. docs/deployment.md lists the runs outside CI.
 
 step "arm64 package: build, lintian, install test"
 bash cross/deb.sh "$aarch64" "$target_dir/$aarch64/armtest/throatseg"
