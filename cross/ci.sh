@@ -4,9 +4,9 @@
 #
 #   cross/ci.sh HOST_BINARY
 #
-# 1. aarch64, built with the armtest profile (release without LTO: the binary
-#    and every test binary link tract, and LTO on each would take most of the
-#    budget): the emulated-board camera test (vivid), the library tests under
+# 1. aarch64, built with the armtest profile, which is release without LTO
+#    because the binary and every test binary link tract. It runs the
+#    emulated-board camera test (vivid) and the library tests under
 #    qemu-aarch64 with each SIMD family forced on the Pi 4 and Pi 5 CPU models.
 #    The aarch64 binary is then packaged as a .deb, checked by lintian and
 #    installed into a debootstrapped arm64 Debian (cross/deb-test.sh).
@@ -51,9 +51,9 @@ for board in cortex-a72 cortex-a76; do
         bash cross/test.sh "$aarch64" "$board" "$simd" --profile armtest --lib
     done
 done
-# The integration tests take too long under QEMU for the CI budget (dice_c3
-# alone over half an hour); the emulated board and the armv7 smoke test run
-# the binary on real images instead. docs/deployment.md lists the runs outside CI.
+# The integration tests take too long under QEMU for the CI budget: dice_c3
+# alone takes over half an hour. The emulated board and the armv7 smoke test
+# run the binary on real images instead.
 
 step "arm64 package: build, lintian, install test"
 bash cross/deb.sh "$aarch64" "$target_dir/$aarch64/armtest/throatseg"

@@ -5,9 +5,10 @@
 
 Both folders hold a results.jsonl with one line per image or capture, in the
 same order. Every pair of masks must have the same size and agree on at least
-MIN_AGREEMENT of their pixels (default 0.995: the ARM and x86 kernels round
-differently, which may move a border pixel), and the host must have found
-foreground somewhere, or agreement would prove little. Prints the worst share.
+MIN_AGREEMENT of their pixels. The default is 0.995 because the ARM and x86
+kernels round differently, which may move a border pixel. The host must also
+have found foreground somewhere, because agreement on empty masks proves
+little. Prints the worst share.
 """
 
 import json

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# The emulated-board camera test: boots Debian's arm64 kernel in a QEMU virt
-# machine with an aarch64 throatseg build and the bundled models in its
-# initramfs, and lets cross/board/init.sh run throatseg on vivid's /dev/video0:
-# a live recorded run, the replay of that recording, and a run during which the
+# The emulated-board camera test. It boots Debian's arm64 kernel in a QEMU virt
+# machine whose initramfs contains an aarch64 throatseg build and the bundled
+# models. There cross/board/init.sh runs throatseg on vivid's /dev/video0: a
+# live recorded run, the replay of that recording, and a run during which the
 # camera is unbound from its driver and bound again. The results come back on
-# a virtio disk and cross/board/check.py judges them on the host.
+# a virtio disk, and cross/board/check.py checks them on the host.
 #
 #   cross/board/vivid-test.sh BINARY [HOST_BINARY]
 #
