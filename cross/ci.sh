@@ -32,12 +32,7 @@ step() {
 step "installing the cross toolchains and QEMU"
 bash cross/install-deps.sh
 # The package checks: systemd-analyze verifies the unit, lintian the package.
-for tool in systemd-analyze lintian; do
-    if ! command -v "$tool" >/dev/null; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd lintian >/dev/null
-        break
-    fi
-done
+bash cross/apt-install.sh systemd lintian
 
 step "aarch64 build (armtest profile)"
 CROSS_PROFILE=armtest bash cross/build.sh "$aarch64"

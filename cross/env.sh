@@ -40,6 +40,16 @@ cross_setup() {
         export RUSTC=/usr/bin/rustc
         [ -x /usr/bin/cargo ] && CROSS_CARGO=/usr/bin/cargo
         CROSS_RUSTC="Debian ($(/usr/bin/rustc --version))"
+        # Debian 12's own rustc-web is too old, and the newer one comes from
+        # bookworm-security. apt drops that suite when one of its index files
+        # fails to download, and cargo's error would only name crate versions.
+        local have needed
+        have=$(/usr/bin/rustc --version | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
+        needed=$(sed -n 's/^rust-version = "1\.\([0-9]*\)".*/\1/p' Cargo.toml)
+        if [ -n "$have" ] && [ -n "$needed" ] && [ "$have" -lt "$needed" ]; then
+            cross_fail "Debian's rustc is 1.$have and throatseg needs 1.$needed or later. bookworm-security has rustc-web 1.96: check that 'apt-get update' fetches bookworm-security for amd64, arm64 and armhf, then run cross/install-deps.sh again, or use rustup"
+            return 1
+        fi
     else
         cross_fail "no Rust standard library for $target. Either 'rustup target add $target', or (Debian) 'dpkg --add-architecture $debarch && apt-get update && apt-get install rustc-web libstd-rust-web-dev:$debarch' (cross/install-deps.sh does this)"
         return 1

@@ -6,16 +6,17 @@ set -euo pipefail
 packages=(rustc-web cargo-web libstd-rust-web-dev:arm64 libstd-rust-web-dev:armhf
     gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf libc6-dev-arm64-cross libc6-dev-armhf-cross
     qemu-user qemu-system-arm kmod cpio)
-missing=()
-for package in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
-done
-[ ${#missing[@]} -eq 0 ] && exit 0
-if [ "$(id -u)" -ne 0 ]; then
-    echo "cross/install-deps.sh: missing ${missing[*]}; run this script as root" >&2
+if [ "$(id -u)" -eq 0 ]; then
+    dpkg --add-architecture arm64
+    dpkg --add-architecture armhf
+fi
+bash "$(dirname "$0")/apt-install.sh" "${packages[@]}"
+# Debian 12's own rustc-web (1.85) is older than throatseg's minimum, and the
+# newer one comes from bookworm-security. Without that suite's index apt
+# installs the old one without an error, so the version is checked here.
+version=$(/usr/bin/rustc --version | sed -n 's/^rustc 1\.\([0-9]*\).*/\1/p')
+needed=$(sed -n 's/^rust-version = "1\.\([0-9]*\)".*/\1/p' "$(dirname "$0")/../Cargo.toml")
+if [ -n "$version" ] && [ -n "$needed" ] && [ "$version" -lt "$needed" ]; then
+    echo "cross/install-deps.sh: Debian's rustc-web is 1.$version, and throatseg needs 1.$needed or later from bookworm-security, which 'apt-get update' did not fetch (see its errors above)" >&2
     exit 1
 fi
-dpkg --add-architecture arm64
-dpkg --add-architecture armhf
-apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

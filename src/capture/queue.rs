@@ -20,6 +20,10 @@ pub const QUEUE_FRAMES: usize = 4;
 /// Empty buffers kept for reuse.
 pub const SPARE_FRAMES: usize = 4;
 
+/// Longest wait of a producer on a full queue between two calls of its
+/// `waiting` callback.
+pub const WAIT_STEP: Duration = Duration::from_millis(50);
+
 /// Policy of [`FrameQueue::push`] when the queue is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WhenFull {
@@ -71,6 +75,13 @@ impl FrameQueue {
     /// waits, as set by [`WhenFull`]. Returns `false` (and recycles the frame)
     /// if the queue was closed.
     pub fn push(&self, frame: RawFrame) -> bool {
+        self.push_while_waiting(frame, || {})
+    }
+
+    /// Like [`FrameQueue::push`], and calls `waiting` at least every
+    /// [`WAIT_STEP`] while it waits for room, so that a producer held up by
+    /// slow inference can tell it is alive.
+    pub fn push_while_waiting(&self, frame: RawFrame, mut waiting: impl FnMut()) -> bool {
         let mut state = self.lock();
         while state.ready.is_full() && !state.closed {
             match self.when_full {
@@ -80,7 +91,10 @@ impl FrameQueue {
                         let _ = state.spare.push_back(oldest);
                     }
                 }
-                WhenFull::Wait => state = self.changed.wait(state).unwrap_or_else(|poisoned| poisoned.into_inner()),
+                WhenFull::Wait => {
+                    state = self.changed.wait_timeout(state, WAIT_STEP).unwrap_or_else(|poisoned| poisoned.into_inner()).0;
+                    waiting();
+                }
             }
         }
         if state.closed {

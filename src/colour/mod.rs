@@ -14,6 +14,8 @@ mod approx;
 pub mod cielab;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod avx512;
 mod histogram;
 mod lab;
 // Shared by the SIMD kernels, which 32-bit ARM builds do not have.
@@ -143,6 +145,13 @@ static AVX2: ColourKernels = ColourKernels {
     transfer: avx2::transfer,
 };
 
+#[cfg(target_arch = "x86_64")]
+static AVX512: ColourKernels = ColourKernels {
+    name: "avx512",
+    lab_sums: avx512::lab_sums,
+    transfer: avx512::transfer,
+};
+
 #[cfg(target_arch = "aarch64")]
 static NEON: ColourKernels = ColourKernels {
     name: "neon",
@@ -159,6 +168,8 @@ pub fn kernels_for(family: Simd) -> Option<&'static ColourKernels> {
         Simd::Scalar => Some(&SCALAR),
         #[cfg(target_arch = "x86_64")]
         Simd::Avx2 => Some(&AVX2),
+        #[cfg(target_arch = "x86_64")]
+        Simd::Avx512 => Some(&AVX512),
         #[cfg(target_arch = "aarch64")]
         Simd::Neon => Some(&NEON),
         #[allow(unreachable_patterns)]

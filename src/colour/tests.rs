@@ -661,7 +661,7 @@ fn simd_filter_matches_scalar_at_boundaries() {
 
 #[test]
 fn kernels_for_unavailable_family_is_none() {
-    for family in [Simd::Avx2, Simd::Neon] {
+    for family in [Simd::Avx2, Simd::Avx512, Simd::Neon] {
         assert_eq!(kernels_for(family).is_some(), cpu::available().contains(&family), "{family:?}");
     }
 }

@@ -41,7 +41,7 @@ pub fn gris_medoid(histograms: &[f32], bins: usize, mut progress: impl FnMut(usi
     }
     let rows: Vec<&[f32]> = histograms.chunks_exact(bins).collect();
     let norms: Vec<f32> = rows.iter().map(|row| row.iter().map(|v| v * v).sum()).collect();
-    let use_avx2 = cpu::active() == Simd::Avx2;
+    let use_avx2 = matches!(cpu::active(), Simd::Avx2 | Simd::Avx512);
 
     let next_block = AtomicUsize::new(0);
     let finished = AtomicUsize::new(0);

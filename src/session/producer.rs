@@ -27,8 +27,8 @@ pub struct CaptureStats {
 }
 
 /// The time of the capture thread's last sign of progress: a frame, a read
-/// error or timeout, or a step of the reopen backoff. A thread stuck in a
-/// device call stops beating.
+/// error or timeout, a step of the reopen backoff, or a step of waiting for
+/// room in a full queue. A thread stuck in a device call stops beating.
 #[derive(Debug)]
 pub struct Heartbeat {
     epoch: Instant,
@@ -118,7 +118,9 @@ fn capture_loop(
             Ok(true) => {
                 timeouts_in_row = 0;
                 stats.frames.fetch_add(1, Ordering::Relaxed);
-                if !queue.push(frame) {
+                // Waiting for room in the queue while inference runs is
+                // progress: the camera is fine, the consumer is slow.
+                if !queue.push_while_waiting(frame, || stats.heartbeat.beat()) {
                     return None;
                 }
                 continue;
@@ -291,6 +293,49 @@ mod tests {
         stop.store(true, Ordering::SeqCst);
         assert!(handle.join().unwrap().is_none(), "the thread stops cleanly");
         assert_eq!(stats.reopens.load(Ordering::Relaxed), 0, "no reopen succeeded");
+    }
+
+    /// An endless live source whose frames are never taken.
+    struct EndlessSource;
+
+    impl FrameSource for EndlessSource {
+        fn next_frame(&mut self, frame: &mut RawFrame) -> Result<bool, CaptureError> {
+            frame.sequence = frame.sequence.wrapping_add(1);
+            Ok(true)
+        }
+
+        fn name(&self) -> String {
+            "endless".into()
+        }
+
+        fn is_live(&self) -> bool {
+            false
+        }
+
+        fn reopen(&mut self) -> Result<(), CaptureError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn heartbeat_continues_while_waiting_for_queue_space() {
+        // A replay waits for inference instead of dropping frames; a long
+        // inference must not look like a stalled capture thread.
+        let queue = Arc::new(FrameQueue::new(WhenFull::Wait));
+        let stats = Arc::new(CaptureStats::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let recovery = RecoverySettings { reopen_initial_ms: 1, reopen_max_ms: 1, timeouts_before_reopen: 1, log_interval_s: 10 };
+        let handle = spawn(Box::new(EndlessSource), Arc::clone(&queue), Arc::clone(&stop), Arc::clone(&stats), recovery).unwrap();
+
+        for _ in 0..8 {
+            std::thread::sleep(Duration::from_millis(70));
+            let age = stats.heartbeat.age();
+            assert!(age < Duration::from_millis(200), "heartbeat {age:?} old while the queue is full");
+        }
+        assert_eq!(stats.frames.load(Ordering::Relaxed), crate::capture::queue::QUEUE_FRAMES as u64 + 1, "the thread waits after filling the queue");
+        stop.store(true, Ordering::SeqCst);
+        queue.close();
+        assert!(handle.join().unwrap().is_none(), "the thread stops cleanly");
     }
 
     #[test]

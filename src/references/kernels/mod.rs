@@ -39,8 +39,10 @@ pub fn dot_kernels_for(family: Simd) -> Vec<&'static DotKernels> {
     }
     match family {
         Simd::Scalar => vec![&SCALAR],
+        // The AVX-512 family brings its own colour kernels; its int8 search
+        // runs the AVX2 kernels, which meet the search target.
         #[cfg(target_arch = "x86_64")]
-        Simd::Avx2 => vec![&AVX2],
+        Simd::Avx2 | Simd::Avx512 => vec![&AVX2],
         #[cfg(target_arch = "aarch64")]
         Simd::Neon if cpu::has_dotprod() => vec![&NEON_WIDENING, &NEON_SDOT],
         #[cfg(target_arch = "aarch64")]

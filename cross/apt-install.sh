@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs Debian packages that are missing, as root:
+#
+#   cross/apt-install.sh PACKAGE...
+#
+# Packages already installed are left alone. A mirror in the middle of a sync
+# can serve an index file that fails its checksum, and apt-get update then
+# fails although the packages needed are available. A failed update is
+# therefore reported and the install still runs. Update and install are tried
+# three times, 20 s apart.
+set -euo pipefail
+missing=()
+for package in "$@"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    echo "cross/apt-install.sh: missing ${missing[*]}; run as root to install them" >&2
+    exit 1
+fi
+for attempt in 1 2 3; do
+    apt-get update -qq || echo "cross/apt-install.sh: apt-get update reported errors (attempt $attempt of 3)" >&2
+    if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; then
+        exit 0
+    fi
+    echo "cross/apt-install.sh: installing ${missing[*]} failed (attempt $attempt of 3)" >&2
+    [ "$attempt" -lt 3 ] && sleep 20
+done
+exit 1

@@ -1,0 +1,263 @@
+//! AVX-512 colour kernels for x86_64: sixteen pixels per step in one
+//! register, the remaining pixels handed to the scalar kernels.
+//!
+//! They compute what the AVX2 kernels compute, with the same polynomials from
+//! `approx.rs`, but with fewer instructions per pixel:
+//! - `vpermb` (VBMI) splits 48 bytes of packed RGB into three planes with one
+//!   shuffle, and a second one merges them back;
+//! - `vgetexpps` and `vgetmantps` reduce the argument of log2, `vrndscaleps`
+//!   and `vscalefps` the argument and result of exp2;
+//! - the pixel filter is a mask register that the masked adds and fused
+//!   multiply-adds of the statistics use directly;
+//! - `vcvtps2udq` and `vpmovusdb` round and saturate to bytes.
+
+use std::arch::x86_64::*;
+
+use super::approx::{EXP2, EXP2_LIMIT, LOG2, LOG2_10};
+use super::lab::RGB_TO_LMS;
+use super::moments::Moments;
+use super::{scalar, LabSums, PixelFilter, Transfer, LMS_FLOOR_F32};
+
+/// Pixels per step: 48 bytes.
+const STEP: usize = 16;
+
+/// Bytes of one step.
+const STEP_BYTES: usize = 3 * STEP;
+
+/// Mask of the 48 bytes of one step in a 64-byte register.
+const STEP_MASK: __mmask64 = (1 << STEP_BYTES) - 1;
+
+/// Steps between moving the f32 lane sums into f64 (4096 pixels, 256 per lane).
+const FLUSH_STEPS: usize = 256;
+
+/// `vpermb` indices that turn 16 packed RGB pixels into the planes
+/// R0..R15, G0..G15, B0..B15 (the last 16 bytes repeat the first).
+const SPLIT: [u8; 64] = split_indices();
+
+/// `vpermb` indices that turn the planes back into 16 packed RGB pixels.
+const MERGE: [u8; 64] = merge_indices();
+
+const fn split_indices() -> [u8; 64] {
+    let mut indices = [0u8; 64];
+    let mut position = 0;
+    while position < 64 {
+        let (channel, pixel) = ((position / 16) % 3, position % 16);
+        indices[position] = (3 * pixel + channel) as u8;
+        position += 1;
+    }
+    indices
+}
+
+const fn merge_indices() -> [u8; 64] {
+    let mut indices = [0u8; 64];
+    let mut position = 0;
+    while position < STEP_BYTES {
+        let (pixel, channel) = (position / 3, position % 3);
+        indices[position] = (16 * channel + pixel) as u8;
+        position += 1;
+    }
+    indices
+}
+
+/// Sums lαβ over the pixels that pass the filter.
+pub fn lab_sums(rgb: &[u8], filter: PixelFilter) -> LabSums {
+    // SAFETY: this kernel is reachable only through the AVX-512 kernel table,
+    // which `colour::kernels_for` hands out after detecting the features.
+    unsafe { lab_sums_avx512(rgb, filter) }
+}
+
+/// Transfers every pixel of `src` into `dst`, rounding to nearest and clamping.
+pub fn transfer(src: &[u8], dst: &mut [u8], transfer: &Transfer) {
+    // SAFETY: as for `lab_sums`, the table is only handed out after detection.
+    unsafe { transfer_avx512(src, dst, transfer) }
+}
+
+/// Loads the 64 bytes of a `vpermb` index table.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+fn indices(table: &[u8; 64]) -> __m512i {
+    // SAFETY: the array contains exactly 64 bytes, and the load is unaligned.
+    unsafe { _mm512_loadu_si512(table.as_ptr().cast()) }
+}
+
+/// Splits the 16 packed RGB pixels of `pixels` (at least 48 bytes) into planes.
+/// Returns the planes as bytes in one register (red, green, blue in the low
+/// three 16-byte lanes) and as f32 lanes.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+fn split(pixels: &[u8], split: __m512i) -> (__m512i, [__m512; 3]) {
+    assert!(pixels.len() >= STEP_BYTES);
+    // SAFETY: the mask reads only the first 48 bytes, inside the slice.
+    let bytes = unsafe { _mm512_maskz_loadu_epi8(STEP_MASK, pixels.as_ptr().cast()) };
+    let planes = _mm512_permutexvar_epi8(split, bytes);
+    let lanes = [
+        _mm512_castsi512_si128(planes),
+        _mm512_extracti32x4_epi32::<1>(planes),
+        _mm512_extracti32x4_epi32::<2>(planes),
+    ];
+    (planes, lanes.map(|plane| _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(plane))))
+}
+
+/// Applies a 3×3 matrix to three lanes of column vectors, plus `offset` when given.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+fn apply(m: &[[f32; 3]; 3], v: [__m512; 3], offset: Option<[f32; 3]>) -> [__m512; 3] {
+    let row = |r: usize| {
+        let partial = match offset {
+            Some(offset) => _mm512_fmadd_ps(_mm512_set1_ps(m[r][2]), v[2], _mm512_set1_ps(offset[r])),
+            None => _mm512_mul_ps(_mm512_set1_ps(m[r][2]), v[2]),
+        };
+        let partial = _mm512_fmadd_ps(_mm512_set1_ps(m[r][1]), v[1], partial);
+        _mm512_fmadd_ps(_mm512_set1_ps(m[r][0]), v[0], partial)
+    };
+    [row(0), row(1), row(2)]
+}
+
+/// log2 of positive normal floats (the callers floor their input at 1).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+fn log2(x: __m512) -> __m512 {
+    let exponent = _mm512_getexp_ps(x);
+    let mantissa = _mm512_getmant_ps::<_MM_MANT_NORM_1_2, _MM_MANT_SIGN_SRC>(x);
+    let m = _mm512_sub_ps(mantissa, _mm512_set1_ps(1.0));
+    let mut poly = _mm512_set1_ps(LOG2[4]);
+    for k in (0..4).rev() {
+        poly = _mm512_fmadd_ps(poly, m, _mm512_set1_ps(LOG2[k]));
+    }
+    _mm512_fmadd_ps(poly, m, exponent)
+}
+
+/// 2^x, with x clamped to ±`EXP2_LIMIT`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+fn exp2(x: __m512) -> __m512 {
+    let x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-EXP2_LIMIT)), _mm512_set1_ps(EXP2_LIMIT));
+    let whole = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(x);
+    let fraction = _mm512_sub_ps(x, whole);
+    let mut poly = _mm512_set1_ps(EXP2[4]);
+    for k in (0..4).rev() {
+        poly = _mm512_fmadd_ps(poly, fraction, _mm512_set1_ps(EXP2[k]));
+    }
+    _mm512_scalef_ps(poly, whole)
+}
+
+/// log2 of floored LMS for sixteen pixels.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+fn log_lms(rgb: [__m512; 3], rgb_to_lms: &[[f32; 3]; 3]) -> [__m512; 3] {
+    let floor = _mm512_set1_ps(LMS_FLOOR_F32);
+    apply(rgb_to_lms, rgb, None).map(|lms| log2(_mm512_max_ps(lms, floor)))
+}
+
+/// Adds sixteen lanes in f64.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+fn lane_sum(v: __m512) -> f64 {
+    let mut lanes = [0f32; 16];
+    // SAFETY: `lanes` contains exactly sixteen f32.
+    unsafe { _mm512_storeu_ps(lanes.as_mut_ptr(), v) };
+    lanes.iter().map(|&x| x as f64).sum()
+}
+
+/// Lane-wise sums of shifted log2-LMS and of its pairwise products.
+struct LaneSums {
+    sum: [__m512; 3],
+    products: [__m512; 6],
+}
+
+impl LaneSums {
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+    fn new() -> LaneSums {
+        LaneSums { sum: [_mm512_setzero_ps(); 3], products: [_mm512_setzero_ps(); 6] }
+    }
+
+    /// Adds the lanes selected by `keep`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+    fn add(&mut self, u: [__m512; 3], keep: __mmask16) {
+        for c in 0..3 {
+            self.sum[c] = _mm512_mask_add_ps(self.sum[c], keep, self.sum[c], u[c]);
+        }
+        for (slot, (k, l)) in Moments::PAIRS.iter().enumerate() {
+            self.products[slot] = _mm512_mask3_fmadd_ps(u[*k], u[*l], self.products[slot], keep);
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+    fn flush(&mut self, moments: &mut Moments) {
+        for c in 0..3 {
+            moments.sum[c] += lane_sum(self.sum[c]);
+        }
+        for slot in 0..6 {
+            moments.products[slot] += lane_sum(self.products[slot]);
+        }
+        *self = LaneSums::new();
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+fn lab_sums_avx512(rgb: &[u8], filter: PixelFilter) -> LabSums {
+    let rgb_to_lms = RGB_TO_LMS.map(|row| row.map(|v| v as f32));
+    let dark = _mm_set1_epi8(filter.dark_below as i8);
+    let bright = _mm_set1_epi8(filter.bright_from as i8);
+    let split_indices = indices(&SPLIT);
+    let mut moments = Moments::shifted_for(rgb, &rgb_to_lms, LMS_FLOOR_F32);
+    let shift = moments.shift.map(|v| _mm512_set1_ps(v));
+    let mut lanes = LaneSums::new();
+
+    let chunks = rgb.chunks_exact(STEP_BYTES);
+    let rest = chunks.remainder();
+    for (step, chunk) in chunks.enumerate() {
+        let (planes, values) = split(chunk, split_indices);
+        let red = _mm512_castsi512_si128(planes);
+        let green = _mm512_extracti32x4_epi32::<1>(planes);
+        let blue = _mm512_extracti32x4_epi32::<2>(planes);
+        let brightest = _mm_max_epu8(_mm_max_epu8(red, green), blue);
+        let darkest = _mm_min_epu8(_mm_min_epu8(red, green), blue);
+        let keep = _mm_cmpge_epu8_mask(brightest, dark) & _mm_cmplt_epu8_mask(darkest, bright);
+        moments.count += keep.count_ones() as u64;
+
+        let u = log_lms(values, &rgb_to_lms);
+        lanes.add(std::array::from_fn(|c| _mm512_sub_ps(u[c], shift[c])), keep);
+
+        if step % FLUSH_STEPS == FLUSH_STEPS - 1 {
+            lanes.flush(&mut moments);
+        }
+    }
+    lanes.flush(&mut moments);
+
+    let mut sums = moments.to_lab_sums();
+    sums.add(&scalar::lab_sums(rest, filter));
+    sums
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi")]
+fn transfer_avx512(src: &[u8], dst: &mut [u8], transfer: &Transfer) {
+    assert_eq!(src.len(), dst.len(), "transfer needs equal source and destination lengths");
+    let offset = transfer.offset.map(|v| v * LOG2_10);
+    let split_indices = indices(&SPLIT);
+    let merge_indices = indices(&MERGE);
+    let zero = _mm512_setzero_ps();
+    let done = src.len() / STEP_BYTES * STEP_BYTES;
+
+    for (input, output) in src[..done].chunks_exact(STEP_BYTES).zip(dst[..done].chunks_exact_mut(STEP_BYTES)) {
+        let (_, values) = split(input, split_indices);
+        let u = log_lms(values, &transfer.rgb_to_lms);
+        let v = apply(&transfer.matrix, u, Some(offset)).map(|value| exp2(value));
+        // Negative values become 0; values above 255, infinities included,
+        // saturate to 255 in the unsigned conversions.
+        let bytes = apply(&transfer.lms_to_rgb, v, None)
+            .map(|channel| _mm512_cvtusepi32_epi8(_mm512_cvtps_epu32(_mm512_max_ps(channel, zero))));
+        let planes = _mm512_inserti32x4::<2>(
+            _mm512_inserti32x4::<1>(_mm512_castsi128_si512(bytes[0]), bytes[1]),
+            bytes[2],
+        );
+        let packed = _mm512_permutexvar_epi8(merge_indices, planes);
+        // SAFETY: `output` holds exactly 48 bytes and the mask writes only those.
+        unsafe { _mm512_mask_storeu_epi8(output.as_mut_ptr().cast(), STEP_MASK, packed) };
+    }
+
+    scalar::transfer(&src[done..], &mut dst[done..], transfer);
+}
