@@ -5,7 +5,8 @@
 #
 # TARGET is aarch64-unknown-linux-gnu or armv7-unknown-linux-gnueabihf; CPU is
 # a QEMU CPU model (cortex-a72 for the Pi 4, cortex-a76 for the Pi 5,
-# cortex-a78ae for the Jetson Orin Nano, cortex-a7 for a 32-bit Pi). The
+# cortex-a76 also for the Jetson Orin Nano, whose Cortex-A78AE QEMU 7.2 does
+# not model, cortex-a7 for a 32-bit Pi). The
 # compiler is rustup's when it has the target installed, otherwise Debian's
 # /usr/bin/rustc with libstd-rust-web-dev for the target's architecture; the
 # scripts run cargo as "$CROSS_CARGO".
