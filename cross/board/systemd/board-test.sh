@@ -77,6 +77,10 @@ if [ "$state" != active ]; then
     exit 1
 fi
 pid=$(systemctl show -P MainPID throatseg.service)
+# At debug level systemd logs each notification it receives ("Got notification
+# message from PID ... (WATCHDOG=1)"), which shows the keep-alives and
+# STOPPING=1 in the unit's journal. READY=1 came before this unit started.
+systemctl log-level debug
 grep -E '^(Name|Uid|Gid|Groups|NoNewPrivs|Seccomp|CapBnd):' "/proc/$pid/status" >"$out/process.txt"
 ls -ln /dev/video* >"$out/devices.txt" 2>&1
 
@@ -127,6 +131,7 @@ note "stopping throatseg.service"
 systemctl stop throatseg.service
 echo $? >"$out/stop.rc"
 note "systemctl stop returned $(cat "$out/stop.rc")"
+systemctl log-level info
 show show-stopped.txt
 journalctl -u throatseg.service -o cat --no-pager >"$out/journal.txt" 2>&1
 systemctl list-units --failed --no-legend --plain >"$out/failed-units.txt" 2>&1
