@@ -126,8 +126,8 @@ else
     step "root file system: debootstrap bookworm arm64 with systemd into $rootfs"
     rm -rf --one-file-system "$rootfs.tmp"
     mkdir -p "$cache"
-    # systemd-sysv makes systemd /sbin/init; udev gives /dev/video0 the video
-    # group; kmod loads vivid; adduser is the package's dependency.
+    # systemd-sysv makes systemd /sbin/init, udev gives /dev/video0 the video
+    # group, kmod loads vivid, and adduser is the package's dependency.
     debootstrap --variant=minbase --foreign --arch arm64 --include=systemd-sysv,udev,kmod,adduser \
         bookworm "$rootfs.tmp" "$mirror" >/dev/null
     chroot "$rootfs.tmp" /debootstrap/debootstrap --second-stage >/dev/null
@@ -154,7 +154,7 @@ cp "$deb" "$root/tmp/throatseg.deb"
 in_root dpkg -i /tmp/throatseg.deb
 rm "$root/tmp/throatseg.deb"
 unmount_root
-# The package enables the unit itself (postinst, deb-systemd-helper); the test
+# The package's postinst enables the unit with deb-systemd-helper, and the test
 # relies on that instead of enabling it.
 [ -L "$root/etc/systemd/system/multi-user.target.wants/throatseg.service" ] ||
     fail "the package did not enable throatseg.service for multi-user.target"
@@ -187,15 +187,15 @@ install -m 0755 "$files/initramfs-init.sh" "$initramfs/init"
 # The virtio-mmio disk driver, the crc32c that ext4 checksums need (a soft
 # dependency, which modules.dep leaves out) and ext4, each after what it needs.
 : >"$initramfs/modules.order"
-for wanted in kernel/drivers/virtio/virtio_mmio.ko kernel/drivers/block/virtio_blk.ko \
+for needed in kernel/drivers/virtio/virtio_mmio.ko kernel/drivers/block/virtio_blk.ko \
     kernel/crypto/crc32c_generic.ko kernel/fs/ext4/ext4.ko; do
-    line=$(grep "^$wanted:" "$modules/modules.dep") || fail "$modules/modules.dep names no $wanted"
+    line=$(grep "^$needed:" "$modules/modules.dep") || fail "$modules/modules.dep names no $needed"
     dependencies=${line#*:}
     order=()
     for module in $dependencies; do
         order=("$module" "${order[@]}")
     done
-    for module in "${order[@]}" "$wanted"; do
+    for module in "${order[@]}" "$needed"; do
         name=$(basename "$module")
         grep -qx "$name" "$initramfs/modules.order" && continue
         cp "$modules/$module" "$initramfs/modules/"
@@ -206,6 +206,7 @@ done
 # The root disk: the installed tree plus room for the journal and the captures.
 size_mb=$(($(du -sm "$root" | cut -f1) * 5 / 4 + 256))
 mkfs.ext4 -q -F -L throatseg-root -d "$root" "$work/root.img" "${size_mb}M"
+rm -rf --one-file-system "$root"
 truncate -s 64M "$work/results.img"
 
 step "boot: systemd, throatseg.service, $captures captures, poweroff ($cpu)"

@@ -97,7 +97,9 @@ for number in $(seq "$captures"); do
         systemctl kill --kill-who=main --signal=SIGUSR1 throatseg.service
     else
         trigger=fifo
-        echo take >/run/throatseg/control
+        # Opening a FIFO blocks until a reader has it open, so a service that
+        # closed its end must not hang the test.
+        timeout 30 sh -c 'echo take >/run/throatseg/control'
     fi
     started=$(uptime_s)
     note "capture $number requested ($trigger)"
@@ -126,7 +128,8 @@ note "watchdog timeout $watchdog_usec, last keep-alive at $(systemctl show -P Wa
 cp -a /var/lib/throatseg/captures "$out/captures"
 stat -c '%n %U %G %a' /var/lib/throatseg /var/lib/throatseg/captures /var/lib/throatseg/captures/* >"$out/ownership.txt"
 
-# 4. Stop: SIGTERM, the session loop sends STOPPING=1 and exits.
+# 4. Stop: systemd sends SIGTERM, and the session loop sends STOPPING=1 and
+# exits.
 note "stopping throatseg.service"
 systemctl stop throatseg.service
 echo $? >"$out/stop.rc"
