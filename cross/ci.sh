@@ -9,7 +9,9 @@
 #    emulated-board camera test (vivid) and the library tests under
 #    qemu-aarch64 with each SIMD family forced on the Pi 4 and Pi 5 CPU models.
 #    The aarch64 binary is then packaged as a .deb, checked by lintian and
-#    installed into a debootstrapped arm64 Debian (cross/deb-test.sh).
+#    installed into a debootstrapped arm64 Debian (cross/deb-test.sh). Last,
+#    that Debian boots with the package in the emulated board, where systemd
+#    runs the service on vivid (cross/board/systemd-test.sh).
 # 2. armv7: the release build, as boards get it, its smoke test under qemu-arm
 #    and its .deb.
 # HOST_BINARY is a throatseg built for this machine; the ARM masks are compared
@@ -55,6 +57,8 @@ bash cross/deb.sh "$aarch64" "$target_dir/$aarch64/armtest/throatseg"
 # lintian's errors fail the build; its warnings are listed in docs/deployment.md.
 lintian --fail-on error target/deb/throatseg_*_arm64.deb
 bash cross/deb-test.sh target/deb/throatseg_*_arm64.deb
+step "arm64 package under systemd in the emulated board"
+bash cross/board/systemd-test.sh target/deb/throatseg_*_arm64.deb
 
 step "armv7 release build"
 bash cross/build.sh "$armv7"
