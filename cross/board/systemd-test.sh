@@ -96,8 +96,7 @@ command -v depmod >/dev/null || [ -x /usr/sbin/depmod ] || [ -x /sbin/depmod ] |
 # mkfs.ext4 -d (copy a folder into the new file system) needs e2fsprogs 1.43 or newer.
 command -v mkfs.ext4 >/dev/null || [ -x /usr/sbin/mkfs.ext4 ] || [ -x /sbin/mkfs.ext4 ] || missing+=(e2fsprogs)
 if [ ${#missing[@]} -gt 0 ]; then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    bash cross/apt-install.sh "${missing[@]}"
 fi
 PATH=$PATH:/usr/sbin:/sbin
 if [ ! -e /proc/sys/fs/binfmt_misc/status ]; then
