@@ -17,7 +17,7 @@ struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     verbose: u8,
 
-    /// Kernel family for colour and search: auto, scalar, avx2 or neon.
+    /// Kernel family for colour and search: auto, scalar, avx2, avx512 or neon.
     #[arg(long, global = true, value_name = "FAMILY", env = throatseg::cpu::SIMD_ENV, default_value = "auto")]
     simd: String,
 
@@ -227,6 +227,11 @@ pub struct RefsInfoArgs {
 }
 
 fn main() -> ExitCode {
+    // A reader that closes the pipe early (`throatseg refs info --list | head`)
+    // ends the program quietly, as it ends other command-line tools, instead
+    // of making the next print panic.
+    // SAFETY: this runs before any thread starts, and SIG_DFL is a valid disposition.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     commands::init_logging(cli.verbose);
     if let Err(error) = throatseg::cpu::Simd::parse(&cli.simd).and_then(throatseg::cpu::init) {

@@ -77,3 +77,19 @@ fn build_skips_bad_source_images() {
     let value: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
     assert_eq!(value["info"]["count"], 3, "the set holds the readable images");
 }
+
+#[test]
+fn closed_pipe_ends_listing_quietly() {
+    // The read end is closed before the program starts, so its first print
+    // meets a closed pipe, as under `throatseg refs info --list | head -c 100`.
+    let (reader, writer) = std::io::pipe().expect("a pipe");
+    drop(reader);
+    let references = common::bundled(throatseg::models::REFERENCES_FILE);
+    let output = common::throatseg_command()
+        .args(["refs", "info", references.to_str().unwrap(), "--list", "--json"])
+        .stdout(writer)
+        .output()
+        .expect("the throatseg binary runs");
+    let stderr = stderr_text(&output);
+    assert!(!stderr.contains("panicked"), "no panic on a closed pipe: {stderr}");
+}

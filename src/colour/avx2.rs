@@ -221,7 +221,7 @@ fn lab_sums_avx2(rgb: &[u8], filter: PixelFilter) -> LabSums {
     let rgb_to_lms = RGB_TO_LMS.map(|row| row.map(|v| v as f32));
     let dark = _mm_set1_epi8(filter.dark_below as i8);
     let bright = _mm_set1_epi8(filter.bright_from as i8);
-    let mut moments = Moments::shifted_for(rgb, &rgb_to_lms, LMS_FLOOR_F32);
+    let mut moments = Moments::shifted_for(rgb, filter, &rgb_to_lms, LMS_FLOOR_F32);
     let shift = moments.shift.map(|v| _mm256_set1_ps(v));
     let mut lanes = LaneSums::new();
 
@@ -265,7 +265,10 @@ fn transfer_eight(planes: [__m128i; 3], transfer: &Transfer, offset: [f32; 3]) -
     for c in 0..3 {
         v[c] = exp2(_mm256_add_ps(v[c], _mm256_set1_ps(offset[c])));
     }
-    apply(&transfer.lms_to_rgb, v).map(|channel| _mm256_cvtps_epi32(channel))
+    // Clamped before the conversion: a value beyond the i32 range would
+    // convert to i32::MIN, which the saturating packs turn into 0, not 255.
+    let (zero, top) = (_mm256_setzero_ps(), _mm256_set1_ps(255.0));
+    apply(&transfer.lms_to_rgb, v).map(|channel| _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(channel, zero), top)))
 }
 
 /// Packs two sets of eight i32 into sixteen bytes, saturating to 0..=255.

@@ -203,7 +203,7 @@ fn lab_sums_avx512(rgb: &[u8], filter: PixelFilter) -> LabSums {
     let dark = _mm_set1_epi8(filter.dark_below as i8);
     let bright = _mm_set1_epi8(filter.bright_from as i8);
     let split_indices = indices(&SPLIT);
-    let mut moments = Moments::shifted_for(rgb, &rgb_to_lms, LMS_FLOOR_F32);
+    let mut moments = Moments::shifted_for(rgb, filter, &rgb_to_lms, LMS_FLOOR_F32);
     let shift = moments.shift.map(|v| _mm512_set1_ps(v));
     let mut lanes = LaneSums::new();
 

@@ -8,7 +8,7 @@
 
 use super::approx::LOG10_2;
 use super::lab::log_lms_to_lab;
-use super::LabSums;
+use super::{LabSums, PixelFilter};
 
 /// Sums of shifted log2-LMS values d = u − shift and of their pairwise
 /// products over counted pixels.
@@ -28,12 +28,24 @@ impl Moments {
     /// Index pairs (k, l), k ≤ l, in the order of `products`.
     pub const PAIRS: [(usize, usize); 6] = [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)];
 
-    /// Starts empty sums shifted by the log2-LMS of the middle pixel of `rgb`.
-    pub fn shifted_for(rgb: &[u8], rgb_to_lms: &[[f32; 3]; 3], floor: f32) -> Moments {
-        let pixels = rgb.len() / 3;
+    /// Starts empty sums shifted by the log2-LMS of a pixel of `rgb` that
+    /// passes the filter: the middle one, or else the next one that passes
+    /// after it, or else the first one before it.
+    ///
+    /// The shift must come from a counted pixel. A shift far from every counted
+    /// value (a black middle pixel in a frame where only red pixels count)
+    /// brings the cancellation back, and a flat channel then gets a spurious
+    /// standard deviation that the transfer scales up.
+    pub fn shifted_for(rgb: &[u8], filter: PixelFilter, rgb_to_lms: &[[f32; 3]; 3], floor: f32) -> Moments {
+        let middle = rgb.len() / 3 / 2 * 3;
+        let counted = |pixel: &&[u8]| filter.counts(pixel[0], pixel[1], pixel[2]);
+        let chosen = rgb[middle..]
+            .chunks_exact(3)
+            .find(counted)
+            .or_else(|| rgb[..middle].chunks_exact(3).find(counted))
+            .or_else(|| rgb.get(middle..middle + 3));
         let mut shift = [0f32; 3];
-        if pixels > 0 {
-            let pixel = &rgb[pixels / 2 * 3..pixels / 2 * 3 + 3];
+        if let Some(pixel) = chosen {
             for (row, value) in shift.iter_mut().enumerate() {
                 let lms: f32 = (0..3).map(|k| rgb_to_lms[row][k] * pixel[k] as f32).sum();
                 *value = lms.max(floor).log2();

@@ -160,7 +160,7 @@ fn lab_sums_neon(rgb: &[u8], filter: PixelFilter) -> LabSums {
     let rgb_to_lms = RGB_TO_LMS.map(|row| row.map(|v| v as f32));
     let dark = vdupq_n_u8(filter.dark_below);
     let bright = vdupq_n_u8(filter.bright_from);
-    let mut moments = Moments::shifted_for(rgb, &rgb_to_lms, LMS_FLOOR_F32);
+    let mut moments = Moments::shifted_for(rgb, filter, &rgb_to_lms, LMS_FLOOR_F32);
     let shift = moments.shift.map(|v| vdupq_n_f32(v));
     let mut lanes = LaneSums::new();
 

@@ -665,3 +665,39 @@ fn kernels_for_unavailable_family_is_none() {
         assert_eq!(kernels_for(family).is_some(), cpu::available().contains(&family), "{family:?}");
     }
 }
+
+#[test]
+fn simd_stats_match_scalar_when_middle_pixel_is_not_counted() {
+    // Red and black pixels in turn, with a black (uncounted) pixel in the
+    // middle: every counted pixel is the same red, so the spread is zero.
+    for pixels in [33 * 33, 256 * 192] {
+        let rgb: Vec<u8> = (0..pixels).flat_map(|i| if i % 2 == 1 { [255, 0, 0] } else { [0, 0, 0] }).collect();
+        assert!(!PixelFilter::default().counts(0, 0, 0), "black is left out");
+        let expected = lab_stats_with(&SCALAR, &rgb, PixelFilter::default());
+        for (family, kernels) in simd_families() {
+            let actual = lab_stats_with(kernels, &rgb, PixelFilter::default());
+            for c in 0..3 {
+                let error = (actual.std[c] - expected.std[c]).abs();
+                assert!(error <= 2e-5, "{family:?}, {pixels} pixels, channel {c}: std {} against scalar {}", actual.std[c], expected.std[c]);
+            }
+        }
+    }
+}
+
+#[test]
+fn simd_transfer_saturates_huge_values_to_white() {
+    // A transfer that scales a white frame far beyond 255 in every channel
+    // (beyond the i32 range, too): every family must give 255, not wrap to 0.
+    let src = vec![255u8; 3 * 17];
+    let from = LabStats { mean: [3.4, 0.0, 0.0], std: [0.05, 0.05, 0.05] };
+    let to = LabStats { mean: [4.2, 0.0, 0.0], std: [2.0, 2.0, 2.0] };
+    let transfer = Transfer::new(&from, &to);
+    let mut expected = vec![0u8; src.len()];
+    (SCALAR.transfer)(&src, &mut expected, &transfer);
+    assert!(expected.iter().all(|&v| v == 255), "scalar saturates: {expected:?}");
+    for (family, kernels) in simd_families() {
+        let mut actual = vec![0u8; src.len()];
+        (kernels.transfer)(&src, &mut actual, &transfer);
+        assert_eq!(actual, expected, "{family:?}");
+    }
+}
