@@ -20,7 +20,7 @@ pub const QUEUE_FRAMES: usize = 4;
 /// Empty buffers kept for reuse.
 pub const SPARE_FRAMES: usize = 4;
 
-/// Longest wait of a producer on a full queue between two calls of its
+/// Maximum wait of a producer on a full queue between two calls of its
 /// `waiting` callback.
 pub const WAIT_STEP: Duration = Duration::from_millis(50);
 

@@ -255,7 +255,7 @@ fn transfer_avx512(src: &[u8], dst: &mut [u8], transfer: &Transfer) {
             bytes[2],
         );
         let packed = _mm512_permutexvar_epi8(merge_indices, planes);
-        // SAFETY: `output` holds exactly 48 bytes and the mask writes only those.
+        // SAFETY: `output` contains exactly 48 bytes, and the mask writes only those.
         unsafe { _mm512_mask_storeu_epi8(output.as_mut_ptr().cast(), STEP_MASK, packed) };
     }
 

@@ -667,7 +667,7 @@ fn kernels_for_unavailable_family_is_none() {
 }
 
 #[test]
-fn simd_stats_match_scalar_when_middle_pixel_is_not_counted() {
+fn simd_stats_uncounted_middle_pixel() {
     // Red and black pixels in turn, with a black (uncounted) pixel in the
     // middle: every counted pixel is the same red, so the spread is zero.
     for pixels in [33 * 33, 256 * 192] {
