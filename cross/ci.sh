@@ -14,6 +14,11 @@
 #    runs the service on vivid (cross/board/systemd-test.sh).
 # 2. armv7: the release build, as boards get it, its smoke test under qemu-arm
 #    and its .deb.
+# Steps that keep at most one core busy run in the background beside the
+# steps that follow them, and their logs are printed when they end: the
+# debootstrap of the board's root file system, which mostly waits for the
+# mirror and for dpkg under QEMU, and the two emulated-board tests, which
+# spend most of their time in one inference at a time.
 # HOST_BINARY is a throatseg built for this machine; the ARM masks are compared
 # with its masks.
 set -euo pipefail
@@ -31,16 +36,51 @@ step() {
     echo "== cross/ci.sh: $* ($(date -u +%H:%M:%S))" >&2
 }
 
+logs=$target_dir/ci-logs
+mkdir -p "$logs"
+declare -A background_pids
+
+# Starts NAME (a command) in the background, its output in $logs/NAME.log.
+background() {
+    local name=$1
+    shift
+    step "$name: started in the background, log in $logs/$name.log"
+    # setsid gives the step its own process group, so that the trap below
+    # stops QEMU and everything else the step started.
+    setsid "$@" >"$logs/$name.log" 2>&1 </dev/null &
+    background_pids[$name]=$!
+}
+
+# Waits for the background step NAME, prints its log and fails if it failed.
+wait_for() {
+    local name=$1 status=0
+    wait "${background_pids[$name]}" || status=$?
+    step "$name: ended with status $status"
+    sed "s/^/$name: /" "$logs/$name.log" >&2
+    unset "background_pids[$name]"
+    [ $status -eq 0 ] || { echo "cross/ci.sh: $name failed (status $status)" >&2; exit 1; }
+}
+
+# A failed step must not leave a background step running.
+stop_background() {
+    for pid in "${background_pids[@]}"; do
+        kill -- -"$pid" 2>/dev/null || true
+    done
+}
+trap stop_background EXIT
+
 step "installing the cross toolchains and QEMU"
 bash cross/install-deps.sh
 # The package checks: systemd-analyze verifies the unit, lintian the package.
 bash cross/apt-install.sh systemd lintian
 
+# The kernel and the arm64 root file system that the board tests boot.
+background board-cache bash cross/board/prepare.sh
 step "aarch64 build (armtest profile)"
 CROSS_PROFILE=armtest bash cross/build.sh "$aarch64"
+wait_for board-cache
 
-step "emulated board: vivid camera, replay, unplug"
-bash cross/board/vivid-test.sh "$target_dir/$aarch64/armtest/throatseg" "$host_binary"
+background vivid-board bash cross/board/vivid-test.sh "$target_dir/$aarch64/armtest/throatseg" "$host_binary"
 
 for board in cortex-a72 cortex-a76; do
     for simd in scalar neon; do
@@ -57,8 +97,7 @@ bash cross/deb.sh "$aarch64" "$target_dir/$aarch64/armtest/throatseg"
 # lintian's errors fail the build; its warnings are listed in docs/deployment.md.
 lintian --fail-on error target/deb/throatseg_*_arm64.deb
 bash cross/deb-test.sh target/deb/throatseg_*_arm64.deb
-step "arm64 package under systemd in the emulated board"
-bash cross/board/systemd-test.sh target/deb/throatseg_*_arm64.deb
+background systemd-board bash cross/board/systemd-test.sh target/deb/throatseg_*_arm64.deb
 
 step "armv7 release build"
 bash cross/build.sh "$armv7"
@@ -67,4 +106,6 @@ bash cross/smoke.sh "$armv7" "$target_dir/$armv7/release/throatseg" "$host_binar
 step "armhf package"
 bash cross/deb.sh "$armv7" "$target_dir/$armv7/release/throatseg"
 lintian --fail-on error target/deb/throatseg_*_armhf.deb
+wait_for vivid-board
+wait_for systemd-board
 step "done"

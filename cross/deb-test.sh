@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs an arm64 throatseg package into a minimal Debian 12 arm64 root file
-# system under QEMU user mode, checks what it installed, segments a real image
+# system with systemd (the one cross/board/systemd-test.sh boots) under QEMU
+# user mode, checks what it installed, segments a real image
 # as the service user, and purges the package again. Prints the time of
 # every step.
 #
@@ -49,25 +50,8 @@ case $QEMU_CPU in
     *) tract_kind=neoverse ;;
 esac
 
-rootfs=$cache/rootfs-bookworm-arm64
 work=$cache/run-arm64
-timings=()
-step_started=0
-
-# Starts a timed step: prints its name, and closes the previous step.
-step() {
-    end_step
-    step_name=$1
-    step_started=$(date +%s.%N)
-    echo "== $step_name" >&2
-}
-
-end_step() {
-    if [ "$step_started" != 0 ]; then
-        timings+=("$(printf '%8.1f s  %s' "$(echo "$(date +%s.%N) - $step_started" | bc)" "$step_name")")
-        step_started=0
-    fi
-}
+. cross/board/lib.sh
 
 check() {
     local description=$1
@@ -100,34 +84,8 @@ command -v bc >/dev/null || missing+=(bc)
 if [ ${#missing[@]} -gt 0 ]; then
     bash cross/apt-install.sh "${missing[@]}"
 fi
-if [ ! -e /proc/sys/fs/binfmt_misc/status ]; then
-    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc ||
-        fail "cannot mount binfmt_misc; in a container, start it with --privileged or register QEMU on the host"
-fi
-if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
-    # qemu-user-static's entry has flag F: the kernel opens the interpreter
-    # now, so it runs in a chroot that does not contain it.
-    cat /usr/lib/binfmt.d/qemu-aarch64.conf > /proc/sys/fs/binfmt_misc/register
-fi
-grep -q '^enabled' /proc/sys/fs/binfmt_misc/qemu-aarch64 ||
-    fail "the binfmt_misc entry qemu-aarch64 is disabled; echo 1 > /proc/sys/fs/binfmt_misc/qemu-aarch64"
-grep -q '^flags:.*F' /proc/sys/fs/binfmt_misc/qemu-aarch64 ||
-    fail "the binfmt_misc entry qemu-aarch64 lacks flag F, so it cannot run in a chroot; remove it (echo -1 > /proc/sys/fs/binfmt_misc/qemu-aarch64) and rerun to register qemu-user-static's"
-
-if [ -f "$rootfs/.throatseg-complete" ]; then
-    step "root file system (cached in $rootfs)"
-else
-    step "root file system: debootstrap bookworm arm64 into $rootfs"
-    rm -rf --one-file-system "$rootfs.tmp"
-    mkdir -p "$cache"
-    # adduser is the package's one dependency beyond the required packages
-    # that minbase installs (libc6, libgcc-s1).
-    debootstrap --variant=minbase --foreign --arch arm64 --include=adduser bookworm "$rootfs.tmp" "$mirror" >/dev/null
-    chroot "$rootfs.tmp" /debootstrap/debootstrap --second-stage >/dev/null
-    touch "$rootfs.tmp/.throatseg-complete"
-    rm -rf "$rootfs"
-    mv "$rootfs.tmp" "$rootfs"
-fi
+register_qemu_aarch64
+board_rootfs
 
 step "fresh copy of the root file system"
 unmount_work
@@ -155,11 +113,7 @@ for file in /usr/bin/throatseg /lib/systemd/system/throatseg.service /etc/throat
 done
 check "conffile registered" in_root sh -c "dpkg-query -W -f='\${Conffiles}' throatseg | grep -q '^ /etc/throatseg/throatseg.toml '"
 check "md5sums match the installed files" in_root dpkg --verify throatseg
-if [ -x "$work/usr/bin/deb-systemd-helper" ]; then
-    check "unit enabled for multi-user.target" test -L "$work/etc/systemd/system/multi-user.target.wants/throatseg.service"
-else
-    echo "   (init-system-helpers is not in this root file system, so the unit cannot be enabled)" >&2
-fi
+check "unit enabled for multi-user.target" test -L "$work/etc/systemd/system/multi-user.target.wants/throatseg.service"
 check "binary runs" in_root /usr/bin/throatseg --version
 
 step "throatseg segment as the service user (QEMU $QEMU_CPU)"
@@ -187,9 +141,6 @@ check "service group removed" in_root sh -c '! getent group throatseg'
 check "conffile removed" test ! -e "$work/etc/throatseg/throatseg.toml"
 check "binary removed" test ! -e "$work/usr/bin/throatseg"
 
-end_step
 unmount_work
-total=$(echo "$(date +%s.%N) - $started" | bc)
+print_timings "$started"
 echo "cross/deb-test.sh: $deb passed" >&2
-printf '%s\n' "${timings[@]}" >&2
-printf '%8.1f s  total\n' "$total" >&2

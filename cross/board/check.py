@@ -31,7 +31,7 @@ class Failures:
 
 
 def read_text(path):
-    return path.read_text() if path.exists() else ""
+    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def status(results, step):

@@ -19,21 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from check import Failures, read_text
+
 SERVICE_USER = "throatseg"
-
-
-class Failures:
-    def __init__(self):
-        self.messages = []
-
-    def check(self, condition, message):
-        if not condition:
-            self.messages.append(message)
-        return condition
-
-
-def read_text(path):
-    return path.read_text(errors="replace") if path.exists() else ""
 
 
 def properties(path):

@@ -51,26 +51,9 @@ timeout_s=${BOARD_TIMEOUT_S:-1200}
 mirror=${THROATSEG_MIRROR:-http://deb.debian.org/debian}
 [[ $captures =~ ^[1-9][0-9]*$ ]] || fail "BOARD_CAPTURES=$captures is not a positive number"
 [[ $timeout_s =~ ^[0-9]+$ ]] && [ "$timeout_s" -ge 300 ] || fail "BOARD_TIMEOUT_S=$timeout_s: give at least 300 seconds"
-rootfs=$cache/rootfs-bookworm-arm64-systemd
 root=$work/root
 files=cross/board/systemd
-timings=()
-step_started=0
-
-# Starts a timed step: prints its name, and closes the previous step.
-step() {
-    end_step
-    step_name=$1
-    step_started=$(date +%s.%N)
-    echo "== $step_name" >&2
-}
-
-end_step() {
-    if [ "$step_started" != 0 ]; then
-        timings+=("$(printf '%8.1f s  %s' "$(echo "$(date +%s.%N) - $step_started" | bc)" "$step_name")")
-        step_started=0
-    fi
-}
+. cross/board/lib.sh
 
 in_root() {
     chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 "$@"
@@ -99,19 +82,7 @@ if [ ${#missing[@]} -gt 0 ]; then
     bash cross/apt-install.sh "${missing[@]}"
 fi
 PATH=$PATH:/usr/sbin:/sbin
-if [ ! -e /proc/sys/fs/binfmt_misc/status ]; then
-    mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc ||
-        fail "cannot mount binfmt_misc; in a container, start it with --privileged or register QEMU on the host"
-fi
-if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
-    # qemu-user-static's entry has flag F: the kernel opens the interpreter
-    # now, so it runs in a chroot that does not contain it.
-    cat /usr/lib/binfmt.d/qemu-aarch64.conf >/proc/sys/fs/binfmt_misc/register
-fi
-grep -q '^enabled' /proc/sys/fs/binfmt_misc/qemu-aarch64 ||
-    fail "the binfmt_misc entry qemu-aarch64 is disabled; echo 1 > /proc/sys/fs/binfmt_misc/qemu-aarch64"
-grep -q '^flags:.*F' /proc/sys/fs/binfmt_misc/qemu-aarch64 ||
-    fail "the binfmt_misc entry qemu-aarch64 lacks flag F, so it cannot run in a chroot; remove it (echo -1 > /proc/sys/fs/binfmt_misc/qemu-aarch64) and rerun to register qemu-user-static's"
+register_qemu_aarch64
 
 step "kernel: Debian's arm64 package (cross/board/fetch.sh)"
 release=$(bash cross/board/fetch.sh "$cache" | tail -n 1)
@@ -119,21 +90,7 @@ kernel_root=$cache/root-$release
 modules=$kernel_root/lib/modules/$release
 [ -f "$kernel_root/boot/vmlinuz-$release" ] || fail "$kernel_root/boot/vmlinuz-$release not found; remove $kernel_root and rerun"
 
-if [ -f "$rootfs/.throatseg-complete" ]; then
-    step "root file system (cached in $rootfs)"
-else
-    step "root file system: debootstrap bookworm arm64 with systemd into $rootfs"
-    rm -rf --one-file-system "$rootfs.tmp"
-    mkdir -p "$cache"
-    # systemd-sysv makes systemd /sbin/init, udev gives /dev/video0 the video
-    # group, kmod loads vivid, and adduser is the package's dependency.
-    debootstrap --variant=minbase --foreign --arch arm64 --include=systemd-sysv,udev,kmod,adduser \
-        bookworm "$rootfs.tmp" "$mirror" >/dev/null
-    chroot "$rootfs.tmp" /debootstrap/debootstrap --second-stage >/dev/null
-    touch "$rootfs.tmp/.throatseg-complete"
-    rm -rf "$rootfs"
-    mv "$rootfs.tmp" "$rootfs"
-fi
+board_rootfs
 
 step "fresh copy of the root file system, with the kernel's modules"
 unmount_root
@@ -230,9 +187,6 @@ grep -a 'board-test:\|initramfs:' "$work/console.log" | sed 's/^/board console: 
 check_status=0
 python3 cross/board/check_systemd.py "$work/results" "$captures" || check_status=$?
 
-end_step
-total=$(echo "$(date +%s.%N) - $started" | bc)
-printf '%s\n' "${timings[@]}" >&2
-printf '%8.1f s  total\n' "$total" >&2
+print_timings "$started"
 [ $check_status -eq 0 ] || fail "the checks failed (above); the board's files are in $work/results"
 echo "cross/board/systemd-test.sh: $deb passed" >&2
