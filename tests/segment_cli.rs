@@ -105,6 +105,20 @@ fn bad_files_fail_alone() {
 }
 
 #[test]
+fn bench_names_bad_files_like_segment() {
+    let input = tempfile::tempdir().unwrap();
+    for (file, reason) in bad_batch(input.path()) {
+        let path = input.path().join(file);
+        let output = throatseg(&["bench", path.to_str().unwrap(), "--runs", "1"]);
+        let stderr = stderr_text(&output);
+        assert!(!output.status.success(), "bench of {file} fails");
+        assert!(!stderr.contains("panicked"), "no panic for {file}: {stderr}");
+        assert!(stderr.contains(file), "bench's error names {file}: {stderr}");
+        assert!(stderr.contains(reason), "bench's error for {file} says {reason:?}: {stderr}");
+    }
+}
+
+#[test]
 fn earlier_results_are_kept() {
     let out = tempfile::tempdir().unwrap();
     let image = first_c3_image();
