@@ -35,7 +35,7 @@ cross_setup() {
     # each compiler then runs its code generation on a fraction of a core.
     unset RUSTC
     CROSS_CARGO=cargo
-    if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -qx "$target"; then
+    if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -x "$target" >/dev/null; then
         CROSS_RUSTC="rustup ($(rustc --version))"
     elif [ -d "/usr/lib/rustlib/$target/lib" ] && [ -x /usr/bin/rustc ]; then
         export RUSTC=/usr/bin/rustc

@@ -19,7 +19,9 @@ fail() {
     exit 1
 }
 
-if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+# grep reads all of dpkg's lines: with -q it could stop after the first, and
+# dpkg's next write would then fail the pipeline with SIGPIPE under pipefail.
+if ! dpkg --print-foreign-architectures | grep -x arm64 >/dev/null; then
     fail "dpkg does not know the arm64 architecture; run cross/install-deps.sh as root (it adds it)"
 fi
 command -v depmod >/dev/null || PATH=$PATH:/usr/sbin:/sbin

@@ -33,7 +33,7 @@ fail() {
 }
 
 [ -f "$binary" ] || fail "no binary at '$binary'; build one with cross/build.sh aarch64-unknown-linux-gnu"
-file -b "$binary" 2>/dev/null | grep -q 'ARM aarch64' ||
+file -b "$binary" 2>/dev/null | grep 'ARM aarch64' >/dev/null ||
     fail "'$binary' is not an aarch64 executable; build one with cross/build.sh aarch64-unknown-linux-gnu"
 [ -z "$host_binary" ] || [ -x "$host_binary" ] || fail "host binary '$host_binary' is not an executable"
 command -v qemu-system-aarch64 >/dev/null || fail "qemu-system-aarch64 not found; apt-get install qemu-system-arm (cross/install-deps.sh does this)"
