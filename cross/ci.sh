@@ -15,10 +15,10 @@
 # 2. armv7: the release build, as boards get it, its smoke test under qemu-arm
 #    and its .deb.
 # Steps that keep at most one core busy run in the background beside the
-# steps that follow them, and their logs are printed when they end: the
+# steps that follow them, and their logs are printed when they end. One is the
 # debootstrap of the board's root file system, which mostly waits for the
-# mirror and for dpkg under QEMU, and the two emulated-board tests, which
-# spend most of their time in one inference at a time.
+# mirror and for dpkg under QEMU. The others are the two emulated-board tests,
+# which run one inference at a time.
 # HOST_BINARY is a throatseg built for this machine; the ARM masks are compared
 # with its masks.
 set -euo pipefail

@@ -77,14 +77,7 @@ trap unmount_work EXIT
 started=$(date +%s.%N)
 
 step "host tools and binfmt_misc"
-missing=()
-command -v debootstrap >/dev/null || missing+=(debootstrap)
-[ -e /usr/lib/binfmt.d/qemu-aarch64.conf ] || missing+=(qemu-user-static)
-command -v bc >/dev/null || missing+=(bc)
-if [ ${#missing[@]} -gt 0 ]; then
-    bash cross/apt-install.sh "${missing[@]}"
-fi
-register_qemu_aarch64
+chroot_tools
 board_rootfs
 
 step "fresh copy of the root file system"

@@ -1,6 +1,6 @@
 # Shell functions shared by the package tests (cross/deb-test.sh and
-# cross/board/systemd-test.sh). Source it from the checkout's root after
-# defining fail() and setting cache and mirror.
+# cross/board/systemd-test.sh) and cross/board/prepare.sh. Source it from the
+# checkout's root after defining fail() and setting cache and mirror.
 
 timings=()
 step_started=0
@@ -25,6 +25,19 @@ print_timings() {
     end_step
     printf '%s\n' "${timings[@]}" >&2
     printf '%8.1f s  total\n' "$(echo "$(date +%s.%N) - $1" | bc)" >&2
+}
+
+# Installs what an arm64 chroot needs when it is missing (debootstrap,
+# qemu-user-static, bc), then registers QEMU with binfmt_misc.
+chroot_tools() {
+    local missing=()
+    command -v debootstrap >/dev/null || missing+=(debootstrap)
+    [ -e /usr/lib/binfmt.d/qemu-aarch64.conf ] || missing+=(qemu-user-static)
+    command -v bc >/dev/null || missing+=(bc)
+    if [ ${#missing[@]} -gt 0 ]; then
+        bash cross/apt-install.sh "${missing[@]}"
+    fi
+    register_qemu_aarch64
 }
 
 # Registers qemu-user-static's aarch64 interpreter with binfmt_misc, so that

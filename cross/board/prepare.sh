@@ -24,14 +24,7 @@ mirror=${THROATSEG_MIRROR:-http://deb.debian.org/debian}
 started=$(date +%s.%N)
 
 step "host tools and binfmt_misc"
-missing=()
-command -v debootstrap >/dev/null || missing+=(debootstrap)
-[ -e /usr/lib/binfmt.d/qemu-aarch64.conf ] || missing+=(qemu-user-static)
-command -v bc >/dev/null || missing+=(bc)
-if [ ${#missing[@]} -gt 0 ]; then
-    bash cross/apt-install.sh "${missing[@]}"
-fi
-register_qemu_aarch64
+chroot_tools
 
 step "kernel: Debian's arm64 package (cross/board/fetch.sh)"
 bash cross/board/fetch.sh "$cache" >/dev/null
