@@ -88,9 +88,10 @@ for board in cortex-a72 cortex-a76; do
         bash cross/test.sh "$aarch64" "$board" "$simd" --profile armtest --lib
     done
 done
-# The integration tests take too long under QEMU for the CI budget: dice_c3
-# alone takes over half an hour. The emulated board and the armv7 smoke test
-# run the binary on real images instead.
+# The integration tests take too long under QEMU for the CI budget: over an
+# hour per SIMD family on two cores (docs/deployment.md has the last full run).
+# The emulated board and the armv7 smoke test run the binary on real images
+# instead.
 
 step "arm64 package: build, lintian, install test"
 bash cross/deb.sh "$aarch64" "$target_dir/$aarch64/armtest/throatseg"

@@ -33,12 +33,15 @@ cross_setup() {
     # With Debian's rustc, use Debian's cargo of the same release too: a rustup
     # cargo of another release and that rustc do not share the jobserver, and
     # each compiler then runs its code generation on a fraction of a core.
-    unset RUSTC
+    unset RUSTC RUSTDOC
     CROSS_CARGO=cargo
     if command -v rustup >/dev/null && rustup target list --installed 2>/dev/null | grep -x "$target" >/dev/null; then
         CROSS_RUSTC="rustup ($(rustc --version))"
     elif [ -d "/usr/lib/rustlib/$target/lib" ] && [ -x /usr/bin/rustc ]; then
         export RUSTC=/usr/bin/rustc
+        # cargo also runs the doctests of a cross build, with the first rustdoc
+        # on PATH unless RUSTDOC is set. rustup's has no std for the target.
+        [ -x /usr/bin/rustdoc ] && export RUSTDOC=/usr/bin/rustdoc
         [ -x /usr/bin/cargo ] && CROSS_CARGO=/usr/bin/cargo
         CROSS_RUSTC="Debian ($(/usr/bin/rustc --version))"
         # Debian 12's own rustc-web is too old, and the newer one comes from
