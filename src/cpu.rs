@@ -13,9 +13,9 @@ pub const SIMD_ENV: &str = "THROATSEG_SIMD";
 pub enum Simd {
     /// Portable Rust, the reference every other family is tested against.
     Scalar,
-    /// x86_64 with AVX2 and FMA.
+    /// x86_64 with AVX2, FMA and POPCNT.
     Avx2,
-    /// x86_64 with AVX-512 F, BW, VL and VBMI (Ice Lake and later, Zen 4 and
+    /// x86_64 with AVX-512 F, BW, VL, DQ and VBMI (Ice Lake and later, Zen 4 and
     /// later) on top of AVX2 and FMA. The colour kernels use 16 lanes; the
     /// int8 search kernels are the AVX2 ones.
     Avx512,
@@ -70,12 +70,17 @@ pub fn available() -> Vec<Simd> {
     // Only x86_64 and aarch64 builds add a family to the scalar one.
     #[allow(unused_mut)]
     let mut families = vec![Simd::Scalar];
+    // Both x86 families count the pixels of a step with `popcnt`.
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    if std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+        && std::arch::is_x86_feature_detected!("popcnt")
+    {
         families.push(Simd::Avx2);
         if std::arch::is_x86_feature_detected!("avx512f")
             && std::arch::is_x86_feature_detected!("avx512bw")
             && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512dq")
             && std::arch::is_x86_feature_detected!("avx512vbmi")
         {
             families.push(Simd::Avx512);

@@ -3,6 +3,9 @@
 //!
 //! Both kernels use the polynomial log2 and exp2 of `approx.rs`. The sums are
 //! kept in f32 lanes for a few thousand pixels at a time, then added in f64.
+//! Like the AVX-512 kernels, both work through blocks of [`BLOCK_STEPS`] steps
+//! one stage at a time, which lets the core overlap the long dependency chain
+//! of one step with the other steps of the block.
 
 use std::arch::x86_64::*;
 
@@ -16,6 +19,9 @@ const STEP: usize = 16;
 
 /// Steps between moving the f32 lane sums into f64 (4096 pixels).
 const FLUSH_STEPS: usize = 256;
+
+/// Steps per block of the staged loops: 32 sets of eight pixels.
+const BLOCK_STEPS: usize = 16;
 
 /// Byte shuffles that split 48 bytes of packed RGB into three planes of 16
 /// (`SPLIT[channel][block]`) and merge them back (`MERGE[block][channel]`).
@@ -51,7 +57,7 @@ const fn merge_masks() -> [[[u8; 16]; 3]; 3] {
 /// Sums lαβ over the pixels that pass the filter.
 pub fn lab_sums(rgb: &[u8], filter: PixelFilter) -> LabSums {
     // SAFETY: this kernel is reachable only through the AVX2 kernel table, which
-    // `colour::kernels_for` hands out after detecting AVX2 and FMA.
+    // `colour::kernels_for` hands out after detecting AVX2, FMA and POPCNT.
     unsafe { lab_sums_avx2(rgb, filter) }
 }
 
@@ -161,12 +167,12 @@ fn exp2(x: __m256) -> __m256 {
     _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(poly), scale))
 }
 
-/// log2 of floored LMS for eight pixels.
+/// log2 of LMS floored at `LMS_FLOOR_F32`, for eight pixels.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-fn log_lms(rgb: [__m256; 3], rgb_to_lms: &[[f32; 3]; 3]) -> [__m256; 3] {
+fn log_lms(lms: [__m256; 3]) -> [__m256; 3] {
     let floor = _mm256_set1_ps(LMS_FLOOR_F32);
-    apply(rgb_to_lms, rgb).map(|lms| log2(_mm256_max_ps(lms, floor)))
+    lms.map(|value| log2(_mm256_max_ps(value, floor)))
 }
 
 /// Adds eight lanes in f64.
@@ -203,72 +209,68 @@ impl LaneSums {
         }
     }
 
+    /// Adds the lane sums to the f64 totals; taking `self` by value keeps the
+    /// sums in registers while the loop runs.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn flush(&mut self, moments: &mut Moments) {
+    fn flush(self, moments: &mut Moments) {
         for c in 0..3 {
             moments.sum[c] += lane_sum(self.sum[c]);
         }
         for slot in 0..6 {
             moments.products[slot] += lane_sum(self.products[slot]);
         }
-        *self = LaneSums::new();
     }
 }
 
-#[target_feature(enable = "avx2,fma")]
+#[target_feature(enable = "avx2,fma,popcnt")]
 fn lab_sums_avx2(rgb: &[u8], filter: PixelFilter) -> LabSums {
     let rgb_to_lms = RGB_TO_LMS.map(|row| row.map(|v| v as f32));
     let dark = _mm_set1_epi8(filter.dark_below as i8);
     let bright = _mm_set1_epi8(filter.bright_from as i8);
     let mut moments = Moments::shifted_for(rgb, filter, &rgb_to_lms, LMS_FLOOR_F32);
     let shift = moments.shift.map(|v| _mm256_set1_ps(v));
-    let mut lanes = LaneSums::new();
+    // Two sets of eight pixels per step.
+    let mut values = [[_mm256_setzero_ps(); 3]; 2 * BLOCK_STEPS];
+    let mut selected = [_mm256_setzero_ps(); 2 * BLOCK_STEPS];
 
-    let chunks = rgb.chunks_exact(3 * STEP);
-    let rest = chunks.remainder();
-    for (step, chunk) in chunks.enumerate() {
-        let planes = split(chunk);
-
-        // Unsigned byte comparisons by way of max: a ≥ b ⇔ max(a, b) = a.
-        let brightest = _mm_max_epu8(_mm_max_epu8(planes[0], planes[1]), planes[2]);
-        let darkest = _mm_min_epu8(_mm_min_epu8(planes[0], planes[1]), planes[2]);
-        let lit = _mm_cmpeq_epi8(_mm_max_epu8(brightest, dark), brightest);
-        let saturated = _mm_cmpeq_epi8(_mm_max_epu8(darkest, bright), darkest);
-        let keep = _mm_andnot_si128(saturated, lit);
-        moments.count += (_mm_movemask_epi8(keep) as u32).count_ones() as u64;
-
-        for (half, keep) in [(planes, keep), (high_half(planes), _mm_srli_si128::<8>(keep))] {
-            let selected = _mm256_castsi256_ps(_mm256_cvtepi8_epi32(keep));
-            let u = log_lms(to_f32(half), &rgb_to_lms);
-            let d: [__m256; 3] = std::array::from_fn(|c| _mm256_and_ps(_mm256_sub_ps(u[c], shift[c]), selected));
-            lanes.add(d);
+    let done = rgb.len() / (3 * STEP) * (3 * STEP);
+    for flush_block in rgb[..done].chunks(FLUSH_STEPS * 3 * STEP) {
+        let mut lanes = LaneSums::new();
+        for block in flush_block.chunks(BLOCK_STEPS * 3 * STEP) {
+            let sets = 2 * block.len() / (3 * STEP);
+            // Stage 1: the pixel filter and LMS.
+            let slots = values.chunks_exact_mut(2).zip(selected.chunks_exact_mut(2));
+            for (chunk, (lms, select)) in block.chunks_exact(3 * STEP).zip(slots) {
+                let planes = split(chunk);
+                // Unsigned byte comparisons by way of max: a ≥ b ⇔ max(a, b) = a.
+                let brightest = _mm_max_epu8(_mm_max_epu8(planes[0], planes[1]), planes[2]);
+                let darkest = _mm_min_epu8(_mm_min_epu8(planes[0], planes[1]), planes[2]);
+                let lit = _mm_cmpeq_epi8(_mm_max_epu8(brightest, dark), brightest);
+                let saturated = _mm_cmpeq_epi8(_mm_max_epu8(darkest, bright), darkest);
+                let keep = _mm_andnot_si128(saturated, lit);
+                moments.count += (_mm_movemask_epi8(keep) as u32).count_ones() as u64;
+                for (half, (planes, keep)) in [(planes, keep), (high_half(planes), _mm_srli_si128::<8>(keep))].into_iter().enumerate() {
+                    select[half] = _mm256_castsi256_ps(_mm256_cvtepi8_epi32(keep));
+                    lms[half] = apply(&rgb_to_lms, to_f32(planes));
+                }
+            }
+            // Stage 2: shifted log2-LMS of the counted pixels, zero elsewhere.
+            for (lms, select) in values[..sets].iter_mut().zip(&selected) {
+                let u = log_lms(*lms);
+                *lms = std::array::from_fn(|c| _mm256_and_ps(_mm256_sub_ps(u[c], shift[c]), *select));
+            }
+            // Stage 3: the sums.
+            for d in &values[..sets] {
+                lanes.add(*d);
+            }
         }
-
-        if step % FLUSH_STEPS == FLUSH_STEPS - 1 {
-            lanes.flush(&mut moments);
-        }
+        lanes.flush(&mut moments);
     }
-    lanes.flush(&mut moments);
 
     let mut sums = moments.to_lab_sums();
-    sums.add(&scalar::lab_sums(rest, filter));
+    sums.add(&scalar::lab_sums(&rgb[done..], filter));
     sums
-}
-
-/// Transfers eight pixels (the low half of each plane) and returns the rounded values.
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-fn transfer_eight(planes: [__m128i; 3], transfer: &Transfer, offset: [f32; 3]) -> [__m256i; 3] {
-    let u = log_lms(to_f32(planes), &transfer.rgb_to_lms);
-    let mut v = apply(&transfer.matrix, u);
-    for c in 0..3 {
-        v[c] = exp2(_mm256_add_ps(v[c], _mm256_set1_ps(offset[c])));
-    }
-    // Clamped before the conversion: a value beyond the i32 range would
-    // convert to i32::MIN, which the saturating packs turn into 0, not 255.
-    let (zero, top) = (_mm256_setzero_ps(), _mm256_set1_ps(255.0));
-    apply(&transfer.lms_to_rgb, v).map(|channel| _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(channel, zero), top)))
 }
 
 /// Packs two sets of eight i32 into sixteen bytes, saturating to 0..=255.
@@ -283,14 +285,38 @@ fn pack(low: __m256i, high: __m256i) -> __m128i {
 #[target_feature(enable = "avx2,fma")]
 fn transfer_avx2(src: &[u8], dst: &mut [u8], transfer: &Transfer) {
     assert_eq!(src.len(), dst.len(), "transfer needs equal source and destination lengths");
-    let offset = transfer.offset.map(|v| v * LOG2_10);
+    let offset = transfer.offset.map(|v| _mm256_set1_ps(v * LOG2_10));
+    // Clamped before the conversion: a value beyond the i32 range would
+    // convert to i32::MIN, which the saturating packs turn into 0, not 255.
+    let (zero, top) = (_mm256_setzero_ps(), _mm256_set1_ps(255.0));
+    let mut values = [[_mm256_setzero_ps(); 3]; 2 * BLOCK_STEPS];
     let done = src.len() / (3 * STEP) * (3 * STEP);
 
-    for (input, output) in src[..done].chunks_exact(3 * STEP).zip(dst[..done].chunks_exact_mut(3 * STEP)) {
-        let planes = split(input);
-        let low = transfer_eight(planes, transfer, offset);
-        let high = transfer_eight(high_half(planes), transfer, offset);
-        merge([pack(low[0], high[0]), pack(low[1], high[1]), pack(low[2], high[2])], output);
+    let blocks = src[..done].chunks(BLOCK_STEPS * 3 * STEP).zip(dst[..done].chunks_mut(BLOCK_STEPS * 3 * STEP));
+    for (input, output) in blocks {
+        let values = &mut values[..2 * input.len() / (3 * STEP)];
+        // Stage 1: LMS.
+        for (chunk, lms) in input.chunks_exact(3 * STEP).zip(values.chunks_exact_mut(2)) {
+            let planes = split(chunk);
+            lms[0] = apply(&transfer.rgb_to_lms, to_f32(planes));
+            lms[1] = apply(&transfer.rgb_to_lms, to_f32(high_half(planes)));
+        }
+        // Stage 2: the affine map of log2-LMS.
+        for lms in values.iter_mut() {
+            let v = apply(&transfer.matrix, log_lms(*lms));
+            *lms = std::array::from_fn(|c| _mm256_add_ps(v[c], offset[c]));
+        }
+        // Stage 3: back from logarithms.
+        for v in values.iter_mut() {
+            *v = v.map(|value| exp2(value));
+        }
+        // Stage 4: RGB, rounded and packed.
+        for (chunk, v) in output.chunks_exact_mut(3 * STEP).zip(values.chunks_exact(2)) {
+            let [low, high] = [v[0], v[1]].map(|v| {
+                apply(&transfer.lms_to_rgb, v).map(|channel| _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(channel, zero), top)))
+            });
+            merge([pack(low[0], high[0]), pack(low[1], high[1]), pack(low[2], high[2])], chunk);
+        }
     }
 
     scalar::transfer(&src[done..], &mut dst[done..], transfer);
