@@ -14,7 +14,8 @@
 //!   merging `vpermb` also undoes their interleaving.
 //!
 //! Both kernels work through blocks of [`BLOCK_STEPS`] steps one stage at a
-//! time (see there for why), with the intermediate values in a buffer of 3 KB.
+//! time, with the intermediate values in a 3 KB buffer. The constant's
+//! documentation explains why.
 
 use std::arch::x86_64::*;
 
@@ -40,8 +41,8 @@ const FLUSH_STEPS: usize = 256;
 /// The stages of one step (split, 3×3 product, log2, 3×3 product, exp2, 3×3
 /// product, pack) form one dependency chain, about 170 cycles long by the
 /// instruction latencies. In a loop that runs all stages per step, the
-/// out-of-order window holds about two steps, which leaves the vector ports
-/// idle for half the time. Run stage by stage over a block, each stage has
+/// out-of-order window keeps about two steps in flight, so the vector ports
+/// sit idle for half the time. Run stage by stage over a block, each stage has
 /// sixteen independent steps to overlap. On an Ice Lake server core this cut
 /// the transfer's time by a third and the statistics' time by an eighth.
 const BLOCK_STEPS: usize = 16;
@@ -51,8 +52,8 @@ const BLOCK_STEPS: usize = 16;
 const SPLIT: [u8; 64] = split_indices();
 
 /// `vpermb` indices that turn the output of the byte packs back into 16
-/// packed RGB pixels. The packs work within 128-bit lanes: lane `k` holds the
-/// red, green and blue bytes of pixels 4k..4k+3, four bytes each.
+/// packed RGB pixels. The packs work within 128-bit lanes, so lane `k` contains
+/// the red, green and blue bytes of pixels 4k..4k+3, four bytes per channel.
 const MERGE: [u8; 64] = merge_indices();
 
 const fn split_indices() -> [u8; 64] {

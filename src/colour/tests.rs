@@ -538,9 +538,9 @@ fn lab_matrix_matches_paper() {
 
 
 /// Pixel counts that leave every possible remainder after whole SIMD steps.
-/// The last two also end in a partial block of the staged x86 loops: 300 pixels
-/// are one block of 16 steps, 2 steps and 12 pixels; 4179 pixels cross the
-/// 256-step flush of the lane sums, then end 5 steps and 3 pixels later.
+/// The last two also end in a partial block of the staged x86 loops. 300 pixels
+/// are one block of 16 steps, then 2 steps and 12 pixels. 4179 pixels cross the
+/// 256-step flush of the lane sums and end 5 steps and 3 pixels after it.
 const AWKWARD_WIDTHS: [usize; 16] = [1, 2, 7, 9, 15, 16, 17, 31, 33, 47, 48, 49, 65, 1031, 300, 4179];
 
 /// Returns every kernel family this CPU runs with the tolerance its statistics
