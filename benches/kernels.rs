@@ -1,6 +1,6 @@
 //! Criterion benchmarks of each kernel family on this CPU: lαβ statistics and
-//! transfer on a 768×512 frame, the int8 dot product, the LRIS search over
-//! 16,000 embeddings and the GRIS medoid.
+//! transfer on a 768×512 frame (and both together with the kernels in use), the
+//! int8 dot product, the LRIS search over 16,000 embeddings and the GRIS medoid.
 //!
 //! Run with `cargo bench --bench kernels`; `THROATSEG_SIMD` picks the family
 //! used by the search and the medoid.
@@ -8,7 +8,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use throatseg::colour::{kernels_for, LabStats, PixelFilter, Transfer, HISTOGRAM_BINS};
+use throatseg::colour::{self, kernels_for, ColourSpace, LabStats, PixelFilter, Transfer, HISTOGRAM_BINS};
 use throatseg::cpu;
 use throatseg::references::kernels::dot_kernels_for;
 use throatseg::references::{gris_medoid, nearest};
@@ -58,6 +58,16 @@ fn colour(c: &mut Criterion) {
             b.iter(|| (kernels.transfer)(black_box(&rgb), &mut out, &transfer))
         });
     }
+    // Statistics and one transfer of the same frame with the kernels in use,
+    // without and with the statistics pass's log2-LMS kept for the transfer.
+    let active = colour::kernels().name;
+    let filter = PixelFilter::default();
+    group.bench_function(BenchmarkId::new("stats_then_transfer", active), |b| {
+        b.iter(|| colour::transfer(black_box(&rgb), &mut out, &colour::lab_stats(&rgb, filter), &to))
+    });
+    group.bench_function(BenchmarkId::new("analyse_then_transfer", active), |b| {
+        b.iter(|| ColourSpace::LAlphaBeta.analyse(black_box(&rgb), filter).transfer_to(&mut out, &to))
+    });
     group.finish();
 }
 

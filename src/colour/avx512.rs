@@ -16,13 +16,19 @@
 //! Both kernels work through blocks of [`BLOCK_STEPS`] steps one stage at a
 //! time, with the intermediate values in a 3 KB buffer. The constant's
 //! documentation explains why.
+//!
+//! The statistics kernel can also keep its log2-LMS for the transfers of the
+//! same pixels (`lab_sums_keeping`, `transfer_kept`). Such a transfer starts at
+//! the 3×3 product in log space and skips the RGB split, RGB→LMS and the three
+//! logarithms of each step.
 
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 
 use super::approx::{EXP2, EXP2_LIMIT, LOG2, LOG2_10};
 use super::lab::RGB_TO_LMS;
 use super::moments::Moments;
-use super::{scalar, LabSums, PixelFilter, Transfer, LMS_FLOOR_F32};
+use super::{scalar, LabSums, LogStep, PixelFilter, Transfer, LMS_FLOOR_F32};
 
 /// Pixels per step: 48 bytes.
 const STEP: usize = 16;
@@ -82,13 +88,38 @@ const fn merge_indices() -> [u8; 64] {
 pub fn lab_sums(rgb: &[u8], filter: PixelFilter) -> LabSums {
     // SAFETY: this kernel is reachable only through the AVX-512 kernel table,
     // which `colour::kernels_for` hands out after detecting the features.
-    unsafe { lab_sums_avx512(rgb, filter) }
+    unsafe { lab_sums_avx512(rgb, filter, None) }
+}
+
+/// Sums lαβ as [`lab_sums`] does and replaces the content of `log_lms` with
+/// the log2-LMS of each whole step of `rgb`.
+pub fn lab_sums_keeping(rgb: &[u8], filter: PixelFilter, log_lms: &mut Vec<LogStep>) -> LabSums {
+    let steps = rgb.len() / STEP_BYTES;
+    log_lms.clear();
+    log_lms.reserve(steps);
+    // SAFETY: `LogStep` and `[__m512; 3]` are both 192 bytes of f32 lanes with
+    // 64-byte alignment, and the kernel writes each of the `steps` slots.
+    let kept = unsafe { std::slice::from_raw_parts_mut(log_lms.spare_capacity_mut().as_mut_ptr().cast(), steps) };
+    // SAFETY: as for `lab_sums`, the table is only handed out after detection.
+    let sums = unsafe { lab_sums_avx512(rgb, filter, Some(kept)) };
+    // SAFETY: the kernel initialised the first `steps` slots.
+    unsafe { log_lms.set_len(steps) };
+    sums
 }
 
 /// Transfers every pixel of `src` into `dst`, rounding to nearest and clamping.
 pub fn transfer(src: &[u8], dst: &mut [u8], transfer: &Transfer) {
     // SAFETY: as for `lab_sums`, the table is only handed out after detection.
     unsafe { transfer_avx512(src, dst, transfer) }
+}
+
+/// Transfers `src` as [`transfer`] does, with the log2-LMS of its whole steps
+/// from [`lab_sums_keeping`] on the same pixels.
+pub fn transfer_kept(src: &[u8], log_lms: &[LogStep], dst: &mut [u8], transfer: &Transfer) {
+    // SAFETY: the layouts match, as in `lab_sums_keeping`, and every slot is initialised.
+    let kept = unsafe { std::slice::from_raw_parts(log_lms.as_ptr().cast(), log_lms.len()) };
+    // SAFETY: as for `lab_sums`, the table is only handed out after detection.
+    unsafe { transfer_kept_avx512(src, kept, dst, transfer) }
 }
 
 /// Loads the 64 bytes of a `vpermb` index table.
@@ -224,8 +255,10 @@ impl LaneSums {
     }
 }
 
+/// Sums lαβ over the pixels that pass the filter, and writes the log2-LMS of
+/// step `i` into `kept[i]` when `kept` is given (one slot per whole step).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512dq,popcnt")]
-fn lab_sums_avx512(rgb: &[u8], filter: PixelFilter) -> LabSums {
+fn lab_sums_avx512(rgb: &[u8], filter: PixelFilter, mut kept: Option<&mut [MaybeUninit<[__m512; 3]>]>) -> LabSums {
     let rgb_to_lms = RGB_TO_LMS.map(|row| row.map(|v| v as f32));
     let dark = _mm_set1_epi8(filter.dark_below as i8);
     let bright = _mm_set1_epi8(filter.bright_from as i8);
@@ -236,6 +269,7 @@ fn lab_sums_avx512(rgb: &[u8], filter: PixelFilter) -> LabSums {
     let mut keeps: [__mmask16; BLOCK_STEPS] = [0; BLOCK_STEPS];
 
     let done = rgb.len() / STEP_BYTES * STEP_BYTES;
+    let mut first_step = 0;
     for flush_block in rgb[..done].chunks(FLUSH_STEPS * STEP_BYTES) {
         let mut lanes = LaneSums::new();
         for block in flush_block.chunks(BLOCK_STEPS * STEP_BYTES) {
@@ -251,15 +285,25 @@ fn lab_sums_avx512(rgb: &[u8], filter: PixelFilter) -> LabSums {
                 *keep = _mm_cmpge_epu8_mask(brightest, dark) & _mm_cmplt_epu8_mask(darkest, bright);
                 *lms = apply(&rgb_to_lms, rgb, None);
             }
-            // Stage 2: shifted log2-LMS.
-            for lms in &mut values[..steps] {
-                let u = log_lms(*lms);
-                *lms = std::array::from_fn(|c| _mm512_sub_ps(u[c], shift[c]));
+            // Stage 2: log2-LMS, also written to `kept` when given.
+            match kept.as_deref_mut() {
+                Some(kept) => {
+                    for (lms, slot) in values[..steps].iter_mut().zip(&mut kept[first_step..first_step + steps]) {
+                        *lms = log_lms(*lms);
+                        slot.write(*lms);
+                    }
+                }
+                None => {
+                    for lms in &mut values[..steps] {
+                        *lms = log_lms(*lms);
+                    }
+                }
             }
-            // Stage 3: the sums.
+            // Stage 3: the sums of the shifted values.
             for (u, keep) in values[..steps].iter().zip(keeps) {
-                lanes.add(*u, keep);
+                lanes.add(std::array::from_fn(|c| _mm512_sub_ps(u[c], shift[c])), keep);
             }
+            first_step += steps;
         }
         lanes.flush(&mut moments);
     }
@@ -275,7 +319,6 @@ fn transfer_avx512(src: &[u8], dst: &mut [u8], transfer: &Transfer) {
     let offset = transfer.offset.map(|v| v * LOG2_10);
     let split_indices = indices(&SPLIT);
     let merge_indices = indices(&MERGE);
-    let top = _mm512_set1_ps(255.0);
     let mut values = [[_mm512_setzero_ps(); 3]; BLOCK_STEPS];
     let done = src.len() / STEP_BYTES * STEP_BYTES;
 
@@ -297,17 +340,53 @@ fn transfer_avx512(src: &[u8], dst: &mut [u8], transfer: &Transfer) {
         }
         // Stage 4: RGB, rounded and packed.
         for (chunk, v) in output.chunks_exact_mut(STEP_BYTES).zip(values.iter()) {
-            // Values above 255, infinities included, are clamped before the
-            // conversion, which would turn them into i32::MIN. Negative values
-            // become 0 in the unsigned saturation of the packs.
-            let rounded = apply(&transfer.lms_to_rgb, *v, None).map(|channel| _mm512_cvtps_epi32(_mm512_min_ps(channel, top)));
-            let red_green = _mm512_packus_epi32(rounded[0], rounded[1]);
-            let blue = _mm512_packus_epi32(rounded[2], rounded[2]);
-            let packed = _mm512_permutexvar_epi8(merge_indices, _mm512_packus_epi16(red_green, blue));
-            // SAFETY: `chunk` contains exactly 48 bytes, and the mask writes only those.
-            unsafe { _mm512_mask_storeu_epi8(chunk.as_mut_ptr().cast(), STEP_MASK, packed) };
+            store_rgb(chunk, &transfer.lms_to_rgb, *v, merge_indices);
         }
     }
 
     scalar::transfer(&src[done..], &mut dst[done..], transfer);
+}
+
+/// Transfers `src` from its kept log2-LMS: the last three stages of
+/// `transfer_avx512`, with the 3×3 product and exp2 in one stage.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512dq")]
+fn transfer_kept_avx512(src: &[u8], kept: &[[__m512; 3]], dst: &mut [u8], transfer: &Transfer) {
+    assert_eq!(src.len(), dst.len(), "transfer needs equal source and destination lengths");
+    let done = src.len() / STEP_BYTES * STEP_BYTES;
+    assert_eq!(kept.len(), done / STEP_BYTES, "kept log2-LMS must have one slot per whole step of the source");
+    let offset = transfer.offset.map(|v| v * LOG2_10);
+    let merge_indices = indices(&MERGE);
+    let mut values = [[_mm512_setzero_ps(); 3]; BLOCK_STEPS];
+
+    for (logs, output) in kept.chunks(BLOCK_STEPS).zip(dst[..done].chunks_mut(BLOCK_STEPS * STEP_BYTES)) {
+        let values = &mut values[..logs.len()];
+        // Stage 1: the affine map of log2-LMS, back from logarithms.
+        for (v, log) in values.iter_mut().zip(logs) {
+            *v = apply(&transfer.matrix, *log, Some(offset)).map(|value| exp2(value));
+        }
+        // Stage 2: RGB, rounded and packed.
+        for (chunk, v) in output.chunks_exact_mut(STEP_BYTES).zip(values.iter()) {
+            store_rgb(chunk, &transfer.lms_to_rgb, *v, merge_indices);
+        }
+    }
+
+    scalar::transfer(&src[done..], &mut dst[done..], transfer);
+}
+
+/// Converts one step of LMS to RGB with `lms_to_rgb`, rounds, saturates to
+/// bytes and stores the 48 bytes of packed RGB in `chunk`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512dq")]
+fn store_rgb(chunk: &mut [u8], lms_to_rgb: &[[f32; 3]; 3], lms: [__m512; 3], merge_indices: __m512i) {
+    assert_eq!(chunk.len(), STEP_BYTES);
+    // Values above 255, infinities included, are clamped before the
+    // conversion, which would turn them into i32::MIN. Negative values
+    // become 0 in the unsigned saturation of the packs.
+    let top = _mm512_set1_ps(255.0);
+    let rounded = apply(lms_to_rgb, lms, None).map(|channel| _mm512_cvtps_epi32(_mm512_min_ps(channel, top)));
+    let red_green = _mm512_packus_epi32(rounded[0], rounded[1]);
+    let blue = _mm512_packus_epi32(rounded[2], rounded[2]);
+    let packed = _mm512_permutexvar_epi8(merge_indices, _mm512_packus_epi16(red_green, blue));
+    // SAFETY: `chunk` contains exactly 48 bytes, and the mask writes only those.
+    unsafe { _mm512_mask_storeu_epi8(chunk.as_mut_ptr().cast(), STEP_MASK, packed) };
 }

@@ -70,6 +70,49 @@ impl ColourSpace {
             ColourSpace::Lab => cielab::transfer(src, dst, &cielab::CodeMaps::new(from, to)),
         }
     }
+
+    /// Computes the statistics of an image as [`ColourSpace::stats`] does and
+    /// keeps what the transfers of the same pixels can reuse: the log2-LMS of
+    /// the statistics pass, where the lαβ kernels in use keep it.
+    pub fn analyse(self, rgb: &[u8], filter: PixelFilter) -> Analysis<'_> {
+        let kernels = kernels();
+        let (stats, log_lms) = match (self, kernels.kept) {
+            (ColourSpace::LAlphaBeta, Some(kept)) => {
+                let mut log_lms = Vec::new();
+                let sums = (kept.lab_sums)(rgb, filter, &mut log_lms);
+                (lab_stats_from(kernels, rgb, sums), Some(log_lms))
+            }
+            _ => (self.stats(rgb, filter), None),
+        };
+        Analysis { space: self, rgb, stats, log_lms }
+    }
+}
+
+/// An image's colour statistics, with what the transfers of the same pixels can
+/// reuse (see [`ColourSpace::analyse`]).
+pub struct Analysis<'a> {
+    space: ColourSpace,
+    rgb: &'a [u8],
+    stats: LabStats,
+    /// log2-LMS of each whole SIMD step of `rgb`, from the statistics pass.
+    log_lms: Option<Vec<LogStep>>,
+}
+
+impl Analysis<'_> {
+    /// Returns the statistics of the analysed pixels.
+    pub fn stats(&self) -> LabStats {
+        self.stats
+    }
+
+    /// Transfers the analysed pixels to the statistics `to`, writing `dst`
+    /// (same length). The output is the same as [`ColourSpace::transfer`]
+    /// from [`Analysis::stats`] gives, to the bit.
+    pub fn transfer_to(&self, dst: &mut [u8], to: &LabStats) {
+        match (&self.log_lms, kernels().kept) {
+            (Some(log_lms), Some(kept)) => (kept.transfer)(self.rgb, log_lms, dst, &Transfer::new(&self.stats, to)),
+            _ => self.space.transfer(self.rgb, dst, &self.stats, to),
+        }
+    }
 }
 
 impl std::fmt::Display for ColourSpace {
@@ -126,6 +169,26 @@ pub struct ColourKernels {
     pub lab_sums: fn(rgb: &[u8], filter: PixelFilter) -> LabSums,
     /// Transfers packed RGB `src` into `dst` (same length) with a prepared transfer.
     pub transfer: fn(src: &[u8], dst: &mut [u8], transfer: &Transfer),
+    /// The kernels that keep the statistics pass's log2-LMS for the transfers,
+    /// in the families that have them.
+    pub(crate) kept: Option<&'static KeptLogKernels>,
+}
+
+/// log2-LMS of one SIMD step of 16 pixels: 16 values of L, then M, then S,
+/// aligned for 512-bit loads.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub(crate) struct LogStep(pub(crate) [f32; 48]);
+
+/// Colour kernels that pass log2-LMS from the statistics to the transfers of
+/// the same pixels, so that the transfers skip RGB→LMS and the logarithms.
+pub(crate) struct KeptLogKernels {
+    /// Sums lαβ as [`ColourKernels::lab_sums`] does and replaces the content of
+    /// `log_lms` with the log2-LMS of each whole step of `rgb`.
+    pub(crate) lab_sums: fn(rgb: &[u8], filter: PixelFilter, log_lms: &mut Vec<LogStep>) -> LabSums,
+    /// Transfers `src` as [`ColourKernels::transfer`] does, reading the
+    /// log2-LMS of its whole steps from `log_lms`.
+    pub(crate) transfer: fn(src: &[u8], log_lms: &[LogStep], dst: &mut [u8], transfer: &Transfer),
 }
 
 /// The LMS floor as the f32 kernels use it.
@@ -136,6 +199,7 @@ static SCALAR: ColourKernels = ColourKernels {
     name: "scalar",
     lab_sums: scalar::lab_sums,
     transfer: scalar::transfer,
+    kept: None,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -143,6 +207,7 @@ static AVX2: ColourKernels = ColourKernels {
     name: "avx2",
     lab_sums: avx2::lab_sums,
     transfer: avx2::transfer,
+    kept: None,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -150,6 +215,7 @@ static AVX512: ColourKernels = ColourKernels {
     name: "avx512",
     lab_sums: avx512::lab_sums,
     transfer: avx512::transfer,
+    kept: Some(&KeptLogKernels { lab_sums: avx512::lab_sums_keeping, transfer: avx512::transfer_kept }),
 };
 
 #[cfg(target_arch = "aarch64")]
@@ -157,6 +223,7 @@ static NEON: ColourKernels = ColourKernels {
     name: "neon",
     lab_sums: neon::lab_sums,
     transfer: neon::transfer,
+    kept: None,
 };
 
 /// Returns the colour kernels of a family, or `None` when this CPU cannot run it.
@@ -194,8 +261,14 @@ pub fn lab_stats(rgb: &[u8], filter: PixelFilter) -> LabStats {
 
 /// Computes the lαβ statistics with the given kernels (see [`lab_stats`]).
 pub fn lab_stats_with(kernels: &ColourKernels, rgb: &[u8], filter: PixelFilter) -> LabStats {
+    lab_stats_from(kernels, rgb, (kernels.lab_sums)(rgb, filter))
+}
+
+/// Derives the lαβ statistics from the sums over the pixels that passed the
+/// filter, falling back to every pixel as [`lab_stats`] describes.
+fn lab_stats_from(kernels: &ColourKernels, rgb: &[u8], filtered: LabSums) -> LabStats {
     let pixels = (rgb.len() / 3) as u64;
-    let mut sums = (kernels.lab_sums)(rgb, filter);
+    let mut sums = filtered;
     if (sums.count as f64) < MIN_COUNTED_FRACTION * pixels as f64 || sums.count == 0 {
         let everything = PixelFilter { dark_below: 0, bright_from: 255 };
         sums = (kernels.lab_sums)(rgb, everything);

@@ -704,3 +704,93 @@ fn simd_transfer_saturates_huge_values_to_white() {
         assert_eq!(actual, expected, "{family:?}");
     }
 }
+
+/// Returns the SIMD families whose kernels keep log2-LMS for the transfers.
+fn kept_families() -> Vec<(Simd, &'static ColourKernels, &'static KeptLogKernels)> {
+    simd_families().into_iter().filter_map(|(family, kernels)| kernels.kept.map(|kept| (family, kernels, kept))).collect()
+}
+
+#[test]
+fn kept_lab_sums_equal_plain_ones() {
+    let filter = PixelFilter::default();
+    for (family, kernels, kept) in kept_families() {
+        for (seed, &pixels) in AWKWARD_WIDTHS.iter().enumerate() {
+            let rgb = random_image(seed as u64 + 90, pixels, FULL_RANGE);
+            // Stale content, which the kernel must replace.
+            let mut log_lms = vec![LogStep([f32::NAN; 48]); 3];
+            let sums = (kept.lab_sums)(&rgb, filter, &mut log_lms);
+            assert_eq!(sums, (kernels.lab_sums)(&rgb, filter), "{family:?}, {pixels} pixels");
+            assert_eq!(log_lms.len(), pixels / 16, "{family:?}, {pixels} pixels: kept steps");
+        }
+    }
+}
+
+#[test]
+fn kept_log_lms_matches_naive() {
+    // Checks the layout too: step i contains pixels 16i..16i+15, L then M then S.
+    let rgb = random_image(95, 1031, FULL_RANGE);
+    for (family, _, kept) in kept_families() {
+        let mut log_lms = Vec::new();
+        (kept.lab_sums)(&rgb, PixelFilter::default(), &mut log_lms);
+        for (step, values) in log_lms.iter().enumerate() {
+            for lane in 0..16 {
+                let pixel = 16 * step + lane;
+                let lms = naive_lms(&rgb[3 * pixel..3 * pixel + 3]);
+                for (c, value) in lms.iter().enumerate() {
+                    let expected = value.max(NAIVE_LMS_FLOOR).log2();
+                    let actual = values.0[16 * c + lane] as f64;
+                    assert!((actual - expected).abs() < 2e-5, "{family:?}, pixel {pixel}, channel {c}: {actual} against {expected}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn kept_transfer_equals_plain_one() {
+    let mut ramps = Vec::new();
+    for level in [0u8, 1, 17, 128, 254, 255] {
+        for value in 0..=255u8 {
+            ramps.extend_from_slice(&[value, level, level, level, value, level, level, level, value]);
+        }
+    }
+    let mut images: Vec<Vec<u8>> =
+        AWKWARD_WIDTHS.iter().enumerate().map(|(seed, &pixels)| random_image(seed as u64 + 110, pixels, FULL_RANGE)).collect();
+    images.push(ramps);
+    let (from, to) = shifting_stats();
+    for transfer in [Transfer::new(&from, &to), Transfer::new(&to, &from)] {
+        for (family, kernels, kept) in kept_families() {
+            for src in &images {
+                let mut log_lms = Vec::new();
+                (kept.lab_sums)(src, PixelFilter::default(), &mut log_lms);
+                let mut expected = vec![0; src.len()];
+                let mut actual = vec![0; src.len()];
+                (kernels.transfer)(src, &mut expected, &transfer);
+                (kept.transfer)(src, &log_lms, &mut actual, &transfer);
+                assert_eq!(actual, expected, "{family:?}, {} pixels", src.len() / 3);
+            }
+        }
+    }
+}
+
+#[test]
+fn analysis_matches_stats_and_transfer() {
+    let filter = PixelFilter::default();
+    let target = random_image(130, 4179, MID_TONE);
+    let images = [random_image(131, 768 * 3 + 5, FULL_RANGE), random_image(132, 4179, MID_TONE), vec![0u8; 3 * 1000]];
+    for space in [ColourSpace::LAlphaBeta, ColourSpace::Lab] {
+        let to = space.stats(&target, filter);
+        for rgb in &images {
+            let pixels = rgb.len() / 3;
+            let analysis = space.analyse(rgb, filter);
+            let stats = space.stats(rgb, filter);
+            assert_eq!(analysis.stats(), stats, "{space}, {pixels} pixels: statistics");
+
+            let mut expected = vec![0; rgb.len()];
+            let mut actual = vec![0; rgb.len()];
+            space.transfer(rgb, &mut expected, &stats, &to);
+            analysis.transfer_to(&mut actual, &to);
+            assert_eq!(actual, expected, "{space}, {pixels} pixels: transferred pixels");
+        }
+    }
+}

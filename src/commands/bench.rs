@@ -101,7 +101,9 @@ fn median(mut times: Vec<f64>) -> f64 {
 }
 
 /// Times statistics plus one transfer to the GRIS reference on the image
-/// resized to 768×512, in the pipeline's colour space.
+/// resized to 768×512, in the pipeline's colour space, as a DCIN frame runs
+/// them: through `ColourSpace::analyse`, so that the transfer reuses the
+/// statistics pass's log2-LMS where the kernels keep it.
 fn colour_ms(rgb: &RgbImage, pipeline: &throatseg::pipeline::Pipeline, runs: usize) -> anyhow::Result<f64> {
     let frame = frame::resize_rgb(rgb, COLOUR_SIZE.0, COLOUR_SIZE.1)?;
     let filter = PixelFilter::default();
@@ -112,8 +114,7 @@ fn colour_ms(rgb: &RgbImage, pipeline: &throatseg::pipeline::Pipeline, runs: usi
     let mut times = Vec::with_capacity(runs);
     for _ in 0..runs.max(5) {
         let started = Instant::now();
-        let own = space.stats(frame.as_raw(), filter);
-        space.transfer(frame.as_raw(), &mut out, &own, &target);
+        space.analyse(frame.as_raw(), filter).transfer_to(&mut out, &target);
         times.push(elapsed_ms(started));
         std::hint::black_box(&out);
     }

@@ -254,7 +254,7 @@ impl Pipeline {
             inputs.push(resized.clone());
         } else {
             let started = Instant::now();
-            let own = self.colour_space.stats(resized.as_raw(), self.filter);
+            let own = self.colour_space.analyse(resized.as_raw(), self.filter);
             timings.add("statistics", started);
             for reference in &references {
                 let started = Instant::now();
@@ -266,10 +266,10 @@ impl Pipeline {
                             space: self.colour_space,
                         }
                     })?,
-                    None => own,
+                    None => own.stats(),
                 };
                 let mut normalised = vec![0u8; resized.as_raw().len()];
-                self.colour_space.transfer(resized.as_raw(), &mut normalised, &own, &target);
+                own.transfer_to(&mut normalised, &target);
                 timings.add("transfer", started);
                 inputs.push(RgbImage::from_raw(width, height, normalised).expect("buffer sized for the image"));
             }
