@@ -587,16 +587,21 @@ fn simd_transfer_matches_scalar_on_awkward_widths() {
     }
 }
 
-#[test]
-fn simd_transfer_matches_scalar_on_every_colour_ramp() {
-    // Every value of each channel with the others held at several levels,
-    // including pure black and white, where the LMS floor and clamping act.
-    let mut src = Vec::new();
+/// Returns every value of each channel with the others held at several levels,
+/// including pure black and white, where the LMS floor and clamping act.
+fn colour_ramps() -> Vec<u8> {
+    let mut rgb = Vec::new();
     for level in [0u8, 1, 17, 128, 254, 255] {
         for value in 0..=255u8 {
-            src.extend_from_slice(&[value, level, level, level, value, level, level, level, value]);
+            rgb.extend_from_slice(&[value, level, level, level, value, level, level, level, value]);
         }
     }
+    rgb
+}
+
+#[test]
+fn simd_transfer_matches_scalar_on_every_colour_ramp() {
+    let src = colour_ramps();
     let (from, to) = shifting_stats();
     for (from, to) in [(from, to), (to, from)] {
         let transfer = Transfer::new(&from, &to);
@@ -748,15 +753,9 @@ fn kept_log_lms_matches_naive() {
 
 #[test]
 fn kept_transfer_equals_plain_one() {
-    let mut ramps = Vec::new();
-    for level in [0u8, 1, 17, 128, 254, 255] {
-        for value in 0..=255u8 {
-            ramps.extend_from_slice(&[value, level, level, level, value, level, level, level, value]);
-        }
-    }
     let mut images: Vec<Vec<u8>> =
         AWKWARD_WIDTHS.iter().enumerate().map(|(seed, &pixels)| random_image(seed as u64 + 110, pixels, FULL_RANGE)).collect();
-    images.push(ramps);
+    images.push(colour_ramps());
     let (from, to) = shifting_stats();
     for transfer in [Transfer::new(&from, &to), Transfer::new(&to, &from)] {
         for (family, kernels, kept) in kept_families() {
