@@ -18,7 +18,7 @@
 //! documentation explains why.
 //!
 //! The statistics kernel can also keep its log2-LMS for the transfers of the
-//! same pixels (`lab_sums_keeping`, `transfer_kept`). Such a transfer starts at
+//! same pixels (`lab_sums_keeping`, `transfer_from_log_lms`). Such a transfer starts at
 //! the 3×3 product in log space and skips the RGB split, RGB→LMS and the three
 //! logarithms of each step.
 
@@ -99,9 +99,9 @@ pub fn lab_sums_keeping(rgb: &[u8], filter: PixelFilter, log_lms: &mut Vec<LogSt
     log_lms.reserve(steps);
     // SAFETY: `LogStep` and `[__m512; 3]` are both 192 bytes of f32 lanes with
     // 64-byte alignment, and the kernel writes each of the `steps` slots.
-    let kept = unsafe { std::slice::from_raw_parts_mut(log_lms.spare_capacity_mut().as_mut_ptr().cast(), steps) };
+    let slots = unsafe { std::slice::from_raw_parts_mut(log_lms.spare_capacity_mut().as_mut_ptr().cast(), steps) };
     // SAFETY: as for `lab_sums`, the table is only handed out after detection.
-    let sums = unsafe { lab_sums_avx512(rgb, filter, Some(kept)) };
+    let sums = unsafe { lab_sums_avx512(rgb, filter, Some(slots)) };
     // SAFETY: the kernel initialised the first `steps` slots.
     unsafe { log_lms.set_len(steps) };
     sums
@@ -115,11 +115,11 @@ pub fn transfer(src: &[u8], dst: &mut [u8], transfer: &Transfer) {
 
 /// Transfers `src` as [`transfer`] does, with the log2-LMS of its whole steps
 /// from [`lab_sums_keeping`] on the same pixels.
-pub fn transfer_kept(src: &[u8], log_lms: &[LogStep], dst: &mut [u8], transfer: &Transfer) {
+pub fn transfer_from_log_lms(src: &[u8], log_lms: &[LogStep], dst: &mut [u8], transfer: &Transfer) {
     // SAFETY: the layouts match, as in `lab_sums_keeping`, and every slot is initialised.
-    let kept = unsafe { std::slice::from_raw_parts(log_lms.as_ptr().cast(), log_lms.len()) };
+    let steps = unsafe { std::slice::from_raw_parts(log_lms.as_ptr().cast(), log_lms.len()) };
     // SAFETY: as for `lab_sums`, the table is only handed out after detection.
-    unsafe { transfer_kept_avx512(src, kept, dst, transfer) }
+    unsafe { transfer_from_log_lms_avx512(src, steps, dst, transfer) }
 }
 
 /// Loads the 64 bytes of a `vpermb` index table.
@@ -256,9 +256,9 @@ impl LaneSums {
 }
 
 /// Sums lαβ over the pixels that pass the filter, and writes the log2-LMS of
-/// step `i` into `kept[i]` when `kept` is given (one slot per whole step).
+/// step `i` into `log_out[i]` when `log_out` is given (one slot per whole step).
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512dq,popcnt")]
-fn lab_sums_avx512(rgb: &[u8], filter: PixelFilter, mut kept: Option<&mut [MaybeUninit<[__m512; 3]>]>) -> LabSums {
+fn lab_sums_avx512(rgb: &[u8], filter: PixelFilter, mut log_out: Option<&mut [MaybeUninit<[__m512; 3]>]>) -> LabSums {
     let rgb_to_lms = RGB_TO_LMS.map(|row| row.map(|v| v as f32));
     let dark = _mm_set1_epi8(filter.dark_below as i8);
     let bright = _mm_set1_epi8(filter.bright_from as i8);
@@ -285,10 +285,10 @@ fn lab_sums_avx512(rgb: &[u8], filter: PixelFilter, mut kept: Option<&mut [Maybe
                 *keep = _mm_cmpge_epu8_mask(brightest, dark) & _mm_cmplt_epu8_mask(darkest, bright);
                 *lms = apply(&rgb_to_lms, rgb, None);
             }
-            // Stage 2: log2-LMS, also written to `kept` when given.
-            match kept.as_deref_mut() {
-                Some(kept) => {
-                    for (lms, slot) in values[..steps].iter_mut().zip(&mut kept[first_step..first_step + steps]) {
+            // Stage 2: log2-LMS, also written to `log_out` when given.
+            match log_out.as_deref_mut() {
+                Some(log_out) => {
+                    for (lms, slot) in values[..steps].iter_mut().zip(&mut log_out[first_step..first_step + steps]) {
                         *lms = log_lms(*lms);
                         slot.write(*lms);
                     }
@@ -350,15 +350,15 @@ fn transfer_avx512(src: &[u8], dst: &mut [u8], transfer: &Transfer) {
 /// Transfers `src` from its kept log2-LMS: the last three stages of
 /// `transfer_avx512`, with the 3×3 product and exp2 in one stage.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vbmi,avx512dq")]
-fn transfer_kept_avx512(src: &[u8], kept: &[[__m512; 3]], dst: &mut [u8], transfer: &Transfer) {
+fn transfer_from_log_lms_avx512(src: &[u8], log_lms: &[[__m512; 3]], dst: &mut [u8], transfer: &Transfer) {
     assert_eq!(src.len(), dst.len(), "transfer needs equal source and destination lengths");
     let done = src.len() / STEP_BYTES * STEP_BYTES;
-    assert_eq!(kept.len(), done / STEP_BYTES, "kept log2-LMS must have one slot per whole step of the source");
+    assert_eq!(log_lms.len(), done / STEP_BYTES, "log2-LMS must have one slot per whole step of the source");
     let offset = transfer.offset.map(|v| v * LOG2_10);
     let merge_indices = indices(&MERGE);
     let mut values = [[_mm512_setzero_ps(); 3]; BLOCK_STEPS];
 
-    for (logs, output) in kept.chunks(BLOCK_STEPS).zip(dst[..done].chunks_mut(BLOCK_STEPS * STEP_BYTES)) {
+    for (logs, output) in log_lms.chunks(BLOCK_STEPS).zip(dst[..done].chunks_mut(BLOCK_STEPS * STEP_BYTES)) {
         let values = &mut values[..logs.len()];
         // Stage 1: the affine map of log2-LMS, back from logarithms.
         for (v, log) in values.iter_mut().zip(logs) {

@@ -76,10 +76,10 @@ impl ColourSpace {
     /// the statistics pass, where the lαβ kernels in use keep it.
     pub fn analyse(self, rgb: &[u8], filter: PixelFilter) -> Analysis<'_> {
         let kernels = kernels();
-        let (stats, log_lms) = match (self, kernels.kept) {
-            (ColourSpace::LAlphaBeta, Some(kept)) => {
+        let (stats, log_lms) = match (self, kernels.log_lms_kernels) {
+            (ColourSpace::LAlphaBeta, Some(reusing)) => {
                 let mut log_lms = Vec::new();
-                let sums = (kept.lab_sums)(rgb, filter, &mut log_lms);
+                let sums = (reusing.lab_sums)(rgb, filter, &mut log_lms);
                 (lab_stats_from(kernels, rgb, sums), Some(log_lms))
             }
             _ => (self.stats(rgb, filter), None),
@@ -108,8 +108,8 @@ impl Analysis<'_> {
     /// (same length). The output is the same as [`ColourSpace::transfer`]
     /// from [`Analysis::stats`] gives, to the bit.
     pub fn transfer_to(&self, dst: &mut [u8], to: &LabStats) {
-        match (&self.log_lms, kernels().kept) {
-            (Some(log_lms), Some(kept)) => (kept.transfer)(self.rgb, log_lms, dst, &Transfer::new(&self.stats, to)),
+        match (&self.log_lms, kernels().log_lms_kernels) {
+            (Some(log_lms), Some(reusing)) => (reusing.transfer)(self.rgb, log_lms, dst, &Transfer::new(&self.stats, to)),
             _ => self.space.transfer(self.rgb, dst, &self.stats, to),
         }
     }
@@ -171,7 +171,7 @@ pub struct ColourKernels {
     pub transfer: fn(src: &[u8], dst: &mut [u8], transfer: &Transfer),
     /// The kernels that keep the statistics pass's log2-LMS for the transfers,
     /// in the families that have them.
-    pub(crate) kept: Option<&'static KeptLogKernels>,
+    pub(crate) log_lms_kernels: Option<&'static LogLmsKernels>,
 }
 
 /// log2-LMS of one SIMD step of 16 pixels: 16 values of L, then M, then S,
@@ -182,7 +182,7 @@ pub(crate) struct LogStep(pub(crate) [f32; 48]);
 
 /// Colour kernels that pass log2-LMS from the statistics to the transfers of
 /// the same pixels, so that the transfers skip RGB→LMS and the logarithms.
-pub(crate) struct KeptLogKernels {
+pub(crate) struct LogLmsKernels {
     /// Sums lαβ as [`ColourKernels::lab_sums`] does and replaces the content of
     /// `log_lms` with the log2-LMS of each whole step of `rgb`.
     pub(crate) lab_sums: fn(rgb: &[u8], filter: PixelFilter, log_lms: &mut Vec<LogStep>) -> LabSums,
@@ -199,7 +199,7 @@ static SCALAR: ColourKernels = ColourKernels {
     name: "scalar",
     lab_sums: scalar::lab_sums,
     transfer: scalar::transfer,
-    kept: None,
+    log_lms_kernels: None,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -207,7 +207,7 @@ static AVX2: ColourKernels = ColourKernels {
     name: "avx2",
     lab_sums: avx2::lab_sums,
     transfer: avx2::transfer,
-    kept: None,
+    log_lms_kernels: None,
 };
 
 #[cfg(target_arch = "x86_64")]
@@ -215,7 +215,7 @@ static AVX512: ColourKernels = ColourKernels {
     name: "avx512",
     lab_sums: avx512::lab_sums,
     transfer: avx512::transfer,
-    kept: Some(&KeptLogKernels { lab_sums: avx512::lab_sums_keeping, transfer: avx512::transfer_kept }),
+    log_lms_kernels: Some(&LogLmsKernels { lab_sums: avx512::lab_sums_keeping, transfer: avx512::transfer_from_log_lms }),
 };
 
 #[cfg(target_arch = "aarch64")]
@@ -223,7 +223,7 @@ static NEON: ColourKernels = ColourKernels {
     name: "neon",
     lab_sums: neon::lab_sums,
     transfer: neon::transfer,
-    kept: None,
+    log_lms_kernels: None,
 };
 
 /// Returns the colour kernels of a family, or `None` when this CPU cannot run it.

@@ -711,14 +711,14 @@ fn simd_transfer_saturates_huge_values_to_white() {
 }
 
 /// Returns the SIMD families whose kernels keep log2-LMS for the transfers.
-fn kept_families() -> Vec<(Simd, &'static ColourKernels, &'static KeptLogKernels)> {
-    simd_families().into_iter().filter_map(|(family, kernels)| kernels.kept.map(|kept| (family, kernels, kept))).collect()
+fn log_lms_families() -> Vec<(Simd, &'static ColourKernels, &'static LogLmsKernels)> {
+    simd_families().into_iter().filter_map(|(family, kernels)| kernels.log_lms_kernels.map(|kept| (family, kernels, kept))).collect()
 }
 
 #[test]
 fn kept_lab_sums_equal_plain_ones() {
     let filter = PixelFilter::default();
-    for (family, kernels, kept) in kept_families() {
+    for (family, kernels, kept) in log_lms_families() {
         for (seed, &pixels) in AWKWARD_WIDTHS.iter().enumerate() {
             let rgb = random_image(seed as u64 + 90, pixels, FULL_RANGE);
             // Stale content, which the kernel must replace.
@@ -734,7 +734,7 @@ fn kept_lab_sums_equal_plain_ones() {
 fn kept_log_lms_matches_naive() {
     // Checks the layout too: step i contains pixels 16i..16i+15, L then M then S.
     let rgb = random_image(95, 1031, FULL_RANGE);
-    for (family, _, kept) in kept_families() {
+    for (family, _, kept) in log_lms_families() {
         let mut log_lms = Vec::new();
         (kept.lab_sums)(&rgb, PixelFilter::default(), &mut log_lms);
         for (step, values) in log_lms.iter().enumerate() {
@@ -758,7 +758,7 @@ fn kept_transfer_equals_plain_one() {
     images.push(colour_ramps());
     let (from, to) = shifting_stats();
     for transfer in [Transfer::new(&from, &to), Transfer::new(&to, &from)] {
-        for (family, kernels, kept) in kept_families() {
+        for (family, kernels, kept) in log_lms_families() {
             for src in &images {
                 let mut log_lms = Vec::new();
                 (kept.lab_sums)(src, PixelFilter::default(), &mut log_lms);
